@@ -1,0 +1,3 @@
+"""WebSocket routes (the chat consumer is added by the chat feature)."""
+
+websocket_urlpatterns: list = []

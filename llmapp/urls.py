@@ -1,0 +1,23 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+from django_prometheus.exports import ExportToDjangoView
+
+from llmapp import health
+from llmapp.errors import handler404 as api_not_found
+
+handler404 = "llmapp.errors.handler404"
+handler500 = "llmapp.errors.handler500"
+
+api_v1 = [
+    path("", include("tenants.urls")),
+]
+
+urlpatterns = [
+    path("health", health.health, name="health"),
+    path("health/ready", health.ready, name="health-ready"),
+    path("metrics", ExportToDjangoView, name="metrics"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    # An unknown API path is a JSON 404 in debug too (Django's debug 404 page is HTML).
+    re_path(r"^api/", api_not_found),
+]
