@@ -14,14 +14,17 @@ Each knob can be set three ways; the first one found wins:
 | ``tokens`` | length of the default reply, in tokens |
 | ``status`` | answer this error status (with the matching error type) before any streaming |
 | ``error-after`` | send ``event: error`` (overloaded_error) after N deltas, then end the stream |
-| ``cut-after`` | end the stream cleanly after N deltas with no ``message_delta``/``message_stop``
-  (the SDK raises nothing; its final message has ``stop_reason=None``) |
-| ``abort-after`` | reset the TCP connection after N deltas, mid chunked body (the client sees a
-  protocol error) |
+| ``cut-after`` | drop the connection after N deltas, mid chunked body, with no ``message_stop``
+  (the client's HTTP layer sees an incomplete body) |
+| ``end-after`` | end the HTTP body cleanly after N deltas, with no ``message_delta`` or
+  ``message_stop`` (the SDK raises nothing; its final message has ``stop_reason=None``) |
 | ``stall-ms`` | pause N ms after the first delta |
 | ``fail-first`` | the first K requests with this exact body answer 529, later ones succeed
   (a retry by the SDK sends the same body, so it counts as the same request) |
 | ``context-window`` | refuse a prompt longer than this many tokens (default 200,000) |
+
+Without streaming, ``error-after`` answers 529 and ``cut-after``/``end-after`` drop the
+connection before any response; the delays add up (ttft + itl per delta + stall) before it.
 
 Directives are stripped from the text the reply echoes and from summaries, but they are counted
 in ``input_tokens``: they are part of what the client sent, and the real API bills every
@@ -42,7 +45,7 @@ _NAMES = (
     "status",
     "error-after",
     "cut-after",
-    "abort-after",
+    "end-after",
     "stall-ms",
     "fail-first",
     "context-window",
@@ -57,7 +60,7 @@ class Knobs:
     status: int | None = None
     error_after: int | None = None
     cut_after: int | None = None
-    abort_after: int | None = None
+    end_after: int | None = None
     stall_ms: int = 0
     fail_first: int = 0
     context_window: int = 200_000

@@ -236,6 +236,12 @@ LLM_CONTEXT_WINDOWS = {
 LLM_CONTEXT_WINDOWS.update(json.loads(env.str("LLM_CONTEXT_WINDOWS_JSON", default="{}")))
 LLM_DEFAULT_CONTEXT_WINDOW = env.int("LLM_DEFAULT_CONTEXT_WINDOW", default=200_000)
 
+# --- Memory (memory/) --------------------------------------------------------------------------
+
+# --- Rate limits, quotas and budgets (tenants/limits) ---------------------------------------------
+
+# --- Chat (conversations/) ------------------------------------------------------------------------
+
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="console" if DEBUG else "json")

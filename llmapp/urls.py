@@ -10,6 +10,9 @@ handler500 = "llmapp.errors.handler500"
 
 api_v1 = [
     path("", include("tenants.urls")),
+    path("", include("conversations.urls")),
+    path("", include("prompts.urls")),
+    path("", include("memory.urls")),
 ]
 
 urlpatterns = [
