@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "django_prometheus",
     "tenants",
@@ -193,6 +194,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Multi-tenant LLM chat backend with versioned prompts and conversation memory.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI assets come from drf-spectacular-sidecar: served locally, no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
@@ -239,8 +244,46 @@ LLM_DEFAULT_CONTEXT_WINDOW = env.int("LLM_DEFAULT_CONTEXT_WINDOW", default=200_0
 # --- Memory (memory/) --------------------------------------------------------------------------
 
 # --- Rate limits, quotas and budgets (tenants/limits) ---------------------------------------------
+# Limits are per RATE_LIMIT_WINDOW_SECONDS (a minute by default); each Organization can override
+# them in the admin (an empty field means "this default"; 0 means "no limit").
+RATE_LIMIT_ENABLED = env.bool("RATE_LIMIT_ENABLED", default=True)
+RATE_LIMIT_WINDOW_SECONDS = env.float("RATE_LIMIT_WINDOW_SECONDS", default=60.0)
+RATE_LIMIT_REQUESTS_PER_MINUTE = env.int("RATE_LIMIT_REQUESTS_PER_MINUTE", default=600)
+RATE_LIMIT_USER_REQUESTS_PER_MINUTE = env.int("RATE_LIMIT_USER_REQUESTS_PER_MINUTE", default=120)
+RATE_LIMIT_TOKENS_PER_MINUTE = env.int("RATE_LIMIT_TOKENS_PER_MINUTE", default=200_000)
+RATE_LIMIT_MAX_CONCURRENT_STREAMS = env.int("RATE_LIMIT_MAX_CONCURRENT_STREAMS", default=8)
+RATE_LIMIT_MONTHLY_TOKEN_BUDGET = env.int("RATE_LIMIT_MONTHLY_TOKEN_BUDGET", default=0)
+# open: a per-process in-memory limiter takes over while Redis is down; closed: 503.
+RATE_LIMIT_FAIL_MODE = env.str("RATE_LIMIT_FAIL_MODE", default="open")
+if RATE_LIMIT_FAIL_MODE not in ("open", "closed"):
+    raise ImproperlyConfigured("RATE_LIMIT_FAIL_MODE must be 'open' or 'closed'.")
+# A concurrency slot whose holder died is freed after this long; it must outlast any generation.
+RATE_LIMIT_LEASE_TTL_SECONDS = env.float(
+    "RATE_LIMIT_LEASE_TTL_SECONDS", default=LLM_TOTAL_TIMEOUT_SECONDS + 30
+)
+# After a Redis failure, skip Redis for this long so that every request does not pay a timeout.
+RATE_LIMIT_REDIS_RETRY_SECONDS = env.float("RATE_LIMIT_REDIS_RETRY_SECONDS", default=2.0)
+RATE_LIMIT_REDIS_POOL_SIZE = env.int("RATE_LIMIT_REDIS_POOL_SIZE", default=32)
+RATE_LIMIT_KEY_PREFIX = env.str("RATE_LIMIT_KEY_PREFIX", default="rl")
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["tenants.ratelimit.throttles.TenantRateThrottle"]
+# Copies the RateLimit-Policy / RateLimit fields of the decision onto every limited response.
+MIDDLEWARE.insert(1, "tenants.ratelimit.middleware.RateLimitHeadersMiddleware")
 
 # --- Chat (conversations/) ------------------------------------------------------------------------
+# A message longer than this (in characters) is refused with 413 content_too_large.
+CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=32_000)
+# SSE comment lines sent this often while the model is slow to start (proxies drop idle streams).
+CHAT_SSE_KEEPALIVE_SECONDS = env.float("CHAT_SSE_KEEPALIVE_SECONDS", default=10.0)
+# A turn claim older than this is treated as left by a crashed process and may be taken over;
+# it must exceed the longest legitimate turn (the model's total timeout plus storing).
+CHAT_TURN_STALE_SECONDS = env.int(
+    "CHAT_TURN_STALE_SECONDS", default=int(LLM_TOTAL_TIMEOUT_SECONDS) + 60
+)
+# WebSocket deltas are coalesced for this long, or until this many characters are pending.
+CHAT_WS_BATCH_MS = env.int("CHAT_WS_BATCH_MS", default=25)
+CHAT_WS_BATCH_CHARS = env.int("CHAT_WS_BATCH_CHARS", default=512)
+# Automatic titles: the first user message cut on a word boundary at this length.
+CHAT_TITLE_MAX_CHARS = env.int("CHAT_TITLE_MAX_CHARS", default=60)
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
