@@ -41,8 +41,17 @@ def main() -> int:
         say("ANTHROPIC_API_KEY is set: the app talks to Anthropic.")
     else:
         fake = subprocess.Popen(
-            [python, "-m", "fake_anthropic", "--port", str(FAKE_PORT), "--ttft-ms", "300",
-             "--itl-ms", "30"],
+            [
+                python,
+                "-m",
+                "fake_anthropic",
+                "--port",
+                str(FAKE_PORT),
+                "--ttft-ms",
+                "300",
+                "--itl-ms",
+                "30",
+            ],
             env=env,
             cwd=ROOT,
         )
@@ -55,7 +64,9 @@ def main() -> int:
             f"No ANTHROPIC_API_KEY: the model is the local fake_anthropic at "
             f"{env['ANTHROPIC_BASE_URL']} (replies describe what the model received)."
         )
-    say(f"Serving on http://{HOST}:{PORT}/  (chat page /, admin /admin/, API /api/v1/, docs /api/docs)")
+    say(
+        f"Serving on http://{HOST}:{PORT}/  (chat page /, admin /admin/, API /api/v1/, docs /api/docs)"
+    )
     try:
         return subprocess.call([*manage, "runserver", f"{HOST}:{PORT}"], env=env, cwd=ROOT)
     except KeyboardInterrupt:

@@ -6,21 +6,19 @@ commit for real (live server, Celery worker, concurrency) flush the database aft
 which would delete session-wide rows under the feet of the tests that follow.
 """
 
-import contextlib
 import socket
 import threading
 import time
 from dataclasses import dataclass
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from fake_anthropic.testing import fake_anthropic_server  # noqa: F401  (session fixture)
 from tenants.models import Membership, Organization
 from tenants.services import api_key_create, tenant_member_ensure
-
-with contextlib.suppress(ImportError):  # provided by fake_anthropic/testing.py
-    from fake_anthropic.testing import fake_anthropic_server  # noqa: F401
 
 
 @dataclass
@@ -49,6 +47,14 @@ def build_tenant(slug: str) -> Tenant:
         member=member,
         member_key=api_key_create(organization=member.organization, user=member.user).raw_key,
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _model_is_fake_anthropic(fake_anthropic_server):
+    """Every test's model is the session's fake_anthropic, reached by the real SDK over a socket."""
+    settings.ANTHROPIC_BASE_URL = fake_anthropic_server.url
+    settings.ANTHROPIC_API_KEY = ""
+    return fake_anthropic_server
 
 
 @pytest.fixture
