@@ -9,7 +9,7 @@ from typing import Any
 
 import structlog
 from django.core.exceptions import PermissionDenied
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -118,6 +118,11 @@ def api_exception_handler(exc: Exception, context: dict) -> Response:
             headers["WWW-Authenticate"] = exc.auth_header
         if getattr(exc, "wait", None):
             headers["Retry-After"] = str(int(exc.wait))
+    elif isinstance(exc, IntegrityError):
+        # A constraint refused a write that raced another one: the state moved, not the database.
+        log.warning("database.integrity_conflict", error=type(exc).__name__)
+        body = error_body("conflict", "The change conflicts with the current state.", request_id)
+        status = 409
     elif isinstance(exc, OperationalError | InterfaceError | DatabaseError):
         log.error("database.unavailable", error=type(exc).__name__)
         body = error_body("database_unavailable", "The database is unavailable.", request_id)

@@ -42,6 +42,10 @@ class Prompt(models.Model):
 
 
 class PromptVersion(models.Model):
+    """One immutable-once-used text of a prompt. ``variables`` lists the ``{{placeholders}}`` the
+    content uses (checked on save by prompts.templating); ``is_active`` is only ever changed by
+    ``prompts.services.prompt_activate``."""
+
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="versions")
     version = models.PositiveIntegerField()
     content = models.TextField()
@@ -61,6 +65,13 @@ class PromptVersion(models.Model):
             models.UniqueConstraint(fields=["prompt", "version"], name="uniq_prompt_version"),
             models.UniqueConstraint(
                 fields=["prompt"], condition=Q(is_active=True), name="one_active_version_per_prompt"
+            ),
+            models.CheckConstraint(
+                condition=Q(version__gte=1), name="prompt_version_number_positive"
+            ),
+            # An empty system prompt is always a mistake; the API says 400 before this fires.
+            models.CheckConstraint(
+                condition=~Q(content=""), name="prompt_version_content_not_empty"
             ),
         ]
 

@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list = []
+from prompts.api import PromptViewSet
+
+router = SimpleRouter(trailing_slash=False)
+router.register("prompts", PromptViewSet, basename="prompt")
+
+urlpatterns = router.urls

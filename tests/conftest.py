@@ -77,6 +77,21 @@ def tenants(alice, bob, charlie) -> dict[str, Tenant]:
     return {"alice": alice, "bob": bob, "charlie": charlie}
 
 
+@pytest.fixture(autouse=True)
+def _default_prompt_seeded(request):
+    """The data migration's global default prompt, again: transactional tests flush every
+    table after themselves (and --reuse-db keeps the flushed database for the next run)."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None:
+        return
+    request.getfixturevalue("transactional_db" if marker.kwargs.get("transaction") else "db")
+    from django.apps import apps
+
+    from prompts.seed import seed_default_prompt
+
+    seed_default_prompt(apps)
+
+
 @pytest.fixture
 def anon_client() -> APIClient:
     return APIClient()

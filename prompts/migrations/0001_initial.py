@@ -78,4 +78,12 @@ class Migration(migrations.Migration):
             model_name='promptversion',
             constraint=models.UniqueConstraint(condition=models.Q(('is_active', True)), fields=('prompt',), name='one_active_version_per_prompt'),
         ),
+        migrations.AddConstraint(
+            model_name='promptversion',
+            constraint=models.CheckConstraint(condition=models.Q(('version__gte', 1)), name='prompt_version_number_positive'),
+        ),
+        migrations.AddConstraint(
+            model_name='promptversion',
+            constraint=models.CheckConstraint(condition=models.Q(('content', ''), _negated=True), name='prompt_version_content_not_empty'),
+        ),
     ]
