@@ -26,6 +26,9 @@ Each knob can be set three ways; the first one found wins:
 Without streaming, ``error-after`` answers 529 and ``cut-after``/``end-after`` drop the
 connection before any response; the delays add up (ttft + itl per delta + stall) before it.
 
+An unknown directive name, a non-integer header or a negative value is a 400, so a typo cannot
+quietly turn a fault test into a plain success.
+
 Directives are stripped from the text the reply echoes and from summaries, but they are counted
 in ``input_tokens``: they are part of what the client sent, and the real API bills every
 character it is sent, so an estimator that counts the message text stays calibrated.
@@ -73,10 +76,6 @@ def strip_directives(text: str) -> str:
     return re.sub(r"[ \t]{2,}", " ", DIRECTIVE.sub("", text)).strip()
 
 
-def _directives(text: str) -> dict[str, int]:
-    return {name: int(value) for name, value in DIRECTIVE.findall(text) if name in _NAMES}
-
-
 def resolve(
     *, defaults: Knobs, headers: dict[str, str] | object, last_user_text: str
 ) -> tuple[Knobs, list[str]]:
@@ -92,7 +91,11 @@ def resolve(
             found[name] = int(raw)
         except ValueError:
             problems.append(f"header x-fake-{name} must be an integer")
-    found.update(_directives(last_user_text))
+    for name, value in DIRECTIVE.findall(last_user_text):
+        if name in _NAMES:
+            found[name] = int(value)
+        else:  # a typo must not silently turn a fault test into a plain success
+            problems.append(f"unknown directive [[fake:{name}=...]]")
     values = {f.name: getattr(defaults, f.name) for f in fields(Knobs)}
     for name, value in found.items():
         if value < 0:

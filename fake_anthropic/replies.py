@@ -1,9 +1,11 @@
 """What the fake model says. Deterministic: the same request always gets the same text.
 
 Default reply
-    Tells a person what the model received: the number of messages, the first words of the
-    system prompt, whether a conversation summary is present (a system block, or line, starting
-    with ``[[conversation-summary]]``) and the last user message, quoted and truncated. Filler
+    Tells a person what the model received: the number of messages, the last user message
+    (quoted, truncated to 12 words), the first words of the system prompt and whether a
+    conversation summary is present (a system block, or line, starting with
+    ``[[conversation-summary]]``), e.g. ``Received 3 messages. Last user message: "Hi there"
+    System prompt: "You are a helpful..." Summary: present (4 lines).`` Filler
     prose (seeded by the request) pads it to the requested length (``tokens`` knob); the
     whole is then cut to exactly that many tokens.
 
@@ -176,22 +178,19 @@ def describe(system: object, messages: list[dict]) -> str:
                 summary_present = True
         prompt_texts.append(text)
     count = len(messages)
-    parts = [f"I received {count} message{'s' if count != 1 else ''}"]
-    if prompt_texts:
-        first = _quote(" ".join(prompt_texts), words=8, chars=60)
-        parts.append(f' and a system prompt starting "{first}"')
-    else:
-        parts.append(" and no system prompt")
-    if summary_present:
-        parts.append(f". A conversation summary is present ({summary_lines} lines)")
-    else:
-        parts.append(". No conversation summary")
+    parts = [f"Received {count} message{'s' if count != 1 else ''}."]
     last_user = next((m for m in reversed(messages) if m.get("role") == "user"), None)
     if last_user is not None:
-        said = _quote(strip_directives(content_text(last_user.get("content"))), words=16, chars=100)
-        parts.append(f'. Your last message: "{said}".')
+        said = _quote(strip_directives(content_text(last_user.get("content"))), words=12, chars=80)
+        parts.append(f' Last user message: "{said}"')
+    if prompt_texts:
+        parts.append(f' System prompt: "{_quote(" ".join(prompt_texts), words=6, chars=48)}"')
     else:
-        parts.append(".")
+        parts.append(" No system prompt.")
+    if summary_present:
+        parts.append(f" Summary: present ({summary_lines} lines).")
+    else:
+        parts.append(" Summary: none.")
     return "".join(parts)
 
 
@@ -269,6 +268,6 @@ def make_reply(
     else:
         head = describe(system, messages)
         seed = _request_seed(model, system, messages)
-        full = head + " " + _filler(seed, max(tokens - count_text(head), 0))
+        full = f"{head} {_filler(seed, max(tokens - count_text(head), 0))}".rstrip()
         reply = Reply(truncate_to_tokens(full, tokens), "end_turn")
     return _apply_limits(reply, max_tokens, stop_sequences or [])

@@ -71,8 +71,8 @@ def count_text(text: str) -> int:
 def truncate_to_tokens(text: str, budget: int) -> str:
     """The longest prefix of ``text`` that costs at most ``budget`` tokens.
 
-    A long word that does not fit whole is cut to ``4 * remaining`` characters, which costs
-    exactly the remaining tokens, so a cut reply uses the whole budget as the API would.
+    A piece that does not fit whole (a long word, a number) is cut to the longest prefix that
+    fits, so a cut reply uses the whole budget as the API would.
     """
     if budget <= 0:
         return ""
@@ -82,11 +82,18 @@ def truncate_to_tokens(text: str, budget: int) -> str:
         if used + cost <= budget:
             used += cost
             continue
-        remaining = budget - used
-        if match.lastgroup == "word" and match.group(0).isascii() and remaining > 0:
-            return text[: match.start()] + match.group(0)[: 4 * remaining]
-        return text[: match.start()].rstrip(" \t")
+        remaining, piece = budget - used, match.group(0)
+        for end in range(len(piece) - 1, 0, -1):
+            if count_text(piece[:end]) <= remaining:
+                return text[: match.start()] + piece[:end]
+        return _without_free_tail(text[: match.start()])
     return text
+
+
+def _without_free_tail(text: str) -> str:
+    """Drop trailing spaces that cost nothing (a cut reply does not end in a blank)."""
+    stripped = text.rstrip(" \t")
+    return stripped if count_text(stripped) == count_text(text) else text
 
 
 def block_text(block: object) -> str:

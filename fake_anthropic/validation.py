@@ -40,7 +40,7 @@ class ApiError(Exception):
     def __init__(self, status: int, message: str | None = None, *, kind: str | None = None):
         self.status = status
         self.kind = kind or error_type(status)
-        self.message = message or ERROR_MESSAGES.get(self.kind, self.kind)
+        self.message = message or ERROR_MESSAGES.get(self.kind, f"HTTP {status}")
         super().__init__(self.message)
 
 
