@@ -241,7 +241,42 @@ LLM_CONTEXT_WINDOWS = {
 LLM_CONTEXT_WINDOWS.update(json.loads(env.str("LLM_CONTEXT_WINDOWS_JSON", default="{}")))
 LLM_DEFAULT_CONTEXT_WINDOW = env.int("LLM_DEFAULT_CONTEXT_WINDOW", default=200_000)
 
+# --- Prompts (prompts/) ------------------------------------------------------------------------
+# The active-prompt cache is invalidated by epoch on every change; the TTL only bounds memory.
+PROMPT_CACHE_TTL_SECONDS = env.int("PROMPT_CACHE_TTL_SECONDS", default=86400)
+# After a cache failure, a process reads prompts from the database for this long before retrying.
+PROMPT_CACHE_RETRY_SECONDS = env.float("PROMPT_CACHE_RETRY_SECONDS", default=5.0)
+
 # --- Memory (memory/) --------------------------------------------------------------------------
+# Context budget in tokens; 0 derives it per model: context window - the reply's max_tokens,
+# less the estimator's safety margin.
+MEMORY_CONTEXT_BUDGET_TOKENS = env.int("MEMORY_CONTEXT_BUDGET_TOKENS", default=0)
+# Summarise when the unsummarised part reaches this many messages ...
+MEMORY_SUMMARY_TRIGGER_MESSAGES = env.int("MEMORY_SUMMARY_TRIGGER_MESSAGES", default=60)
+# ... or when a turn's context reaches this share of the budget.
+MEMORY_SUMMARY_TRIGGER_BUDGET_SHARE = env.float("MEMORY_SUMMARY_TRIGGER_BUDGET_SHARE", default=0.5)
+# The newest messages a summary never covers (they stay verbatim in the window).
+MEMORY_KEEP_RECENT = env.int("MEMORY_KEEP_RECENT", default=20)
+# Bound on the tail of messages the context builder reads (its cost must not grow with history).
+MEMORY_WINDOW_MAX_MESSAGES = env.int("MEMORY_WINDOW_MAX_MESSAGES", default=200)
+MEMORY_SUMMARY_MAX_TOKENS = env.int("MEMORY_SUMMARY_MAX_TOKENS", default=1024)
+# Initial multiplier on the local token estimate; calibration only raises it, up to the max.
+MEMORY_TOKEN_MARGIN = env.float("MEMORY_TOKEN_MARGIN", default=1.1)
+MEMORY_TOKEN_MARGIN_MAX = env.float("MEMORY_TOKEN_MARGIN_MAX", default=2.0)
+# Model for summaries; empty = the conversation's model (else LLM_DEFAULT_MODEL).
+MEMORY_SUMMARY_MODEL = env.str("MEMORY_SUMMARY_MODEL", default="")
+# Summariser task: retries (exponential backoff with jitter, capped) and time limits.
+MEMORY_SUMMARY_MAX_RETRIES = env.int("MEMORY_SUMMARY_MAX_RETRIES", default=5)
+MEMORY_SUMMARY_RETRY_BACKOFF_MAX_SECONDS = env.int(
+    "MEMORY_SUMMARY_RETRY_BACKOFF_MAX_SECONDS", default=300
+)
+MEMORY_SUMMARY_SOFT_TIME_LIMIT_SECONDS = env.int("MEMORY_SUMMARY_SOFT_TIME_LIMIT_SECONDS", default=120)
+MEMORY_SUMMARY_TIME_LIMIT_SECONDS = env.int("MEMORY_SUMMARY_TIME_LIMIT_SECONDS", default=150)
+# Memory tasks run on their own queue (kept beside any routes defined elsewhere).
+CELERY_TASK_ROUTES = {
+    **globals().get("CELERY_TASK_ROUTES", {}),
+    "memory.tasks.*": {"queue": "memory"},
+}
 
 # --- Rate limits, quotas and budgets (tenants/limits) ---------------------------------------------
 # Limits are per RATE_LIMIT_WINDOW_SECONDS (a minute by default); each Organization can override

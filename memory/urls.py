@@ -1,3 +1,16 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from memory.api import ConversationMemoryViewSet
+
+urlpatterns = [
+    path(
+        "conversations/<uuid:pk>/context",
+        ConversationMemoryViewSet.as_view({"get": "context"}),
+        name="conversation-context",
+    ),
+    path(
+        "conversations/<uuid:pk>/summaries",
+        ConversationMemoryViewSet.as_view({"get": "summaries"}),
+        name="conversation-summaries",
+    ),
+]
