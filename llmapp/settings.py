@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "conversations",
     "prompts",
     "memory",
+    "web",
 ]
 
 MIDDLEWARE = [

@@ -26,6 +26,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("", include("web.urls")),
     # An unknown API path is a JSON 404 in debug too (Django's debug 404 page is HTML).
     re_path(r"^api/", api_not_found),
 ]

@@ -135,8 +135,25 @@ def start_redis(stack: contextlib.ExitStack) -> str:
     return f"redis://127.0.0.1:{port}/9"
 
 
+def ensure_browser() -> None:
+    """The chat page's browser test needs Debian's Chromium and chromedriver: install them when
+    missing and we can (root with apt-get); otherwise that test fails saying what to install."""
+    if shutil.which("chromium") and shutil.which("chromedriver"):
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        say("chromium/chromedriver missing: apt-get install chromium chromium-driver")
+        return
+    say("installing chromium and chromium-driver for the browser test")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-q"], env=env, check=False)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-q", "chromium", "chromium-driver"], env=env, check=False
+    )
+
+
 def main(argv: list[str]) -> int:
     env = dict(os.environ)
+    ensure_browser()
     with contextlib.ExitStack() as stack:
         database_url = env.get("DATABASE_URL") or DEFAULT_DATABASE_URL
         if not database_url.startswith(("postgres://", "postgresql://")):
