@@ -29,6 +29,26 @@ class OrganizationAdmin(admin.ModelAdmin):
     search_fields = ["slug", "name"]
     readonly_fields = ["id", "created_at"]
     inlines = [MembershipInline, ApiKeyInline]
+    fieldsets = [
+        (None, {"fields": ["id", "slug", "name", "created_at"]}),
+        (
+            "Rate limits and budget",
+            {
+                "description": (
+                    "Empty: the server default (RATE_LIMIT_* settings). 0: no limit. "
+                    "'Per minute' is per RATE_LIMIT_WINDOW_SECONDS. Changes apply from the "
+                    "next request (WebSocket: the next connection)."
+                ),
+                "fields": [
+                    "rate_limit_requests_per_minute",
+                    "rate_limit_user_requests_per_minute",
+                    "rate_limit_tokens_per_minute",
+                    "rate_limit_max_concurrent_streams",
+                    "monthly_token_budget",
+                ],
+            },
+        ),
+    ]
 
 
 @admin.register(Membership)

@@ -12,6 +12,24 @@ class Organization(models.Model):
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # Per-organisation overrides of the RATE_LIMIT_* settings (tenants/ratelimit). Empty means
+    # "use the default"; 0 means "no limit". "Per minute" is per RATE_LIMIT_WINDOW_SECONDS.
+    rate_limit_requests_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="API calls per minute for the whole organisation."
+    )
+    rate_limit_user_requests_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="API calls per minute for each user of the organisation."
+    )
+    rate_limit_tokens_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Model tokens (input + output) per minute."
+    )
+    rate_limit_max_concurrent_streams = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Model generations in flight at once."
+    )
+    monthly_token_budget = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Model tokens per calendar month (UTC); 0 = no budget."
+    )
+
     class Meta:
         ordering = ["slug"]
 
