@@ -21,6 +21,10 @@ class Conversation(models.Model):
     # The highest sequence number handed out; bumped atomically when a message is appended.
     last_seq = models.PositiveIntegerField(default=0)
     archived = models.BooleanField(default=False)
+    # The turn in flight, claimed by a conditional update under a row lock: a second concurrent
+    # turn is refused (409). ``turn_started_at`` lets a claim left by a crashed process expire.
+    active_turn_id = models.UUIDField(null=True, blank=True)
+    turn_started_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -7,14 +7,16 @@ organisation's conversation is a 404).
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
-from conversations.models import Conversation
+from conversations.selectors import conversations_visible
 from memory import selectors
 from memory.serializers import ContextOut, SummaryOut
 from tenants.viewsets import TenantScopedViewSet
 
 
 class ConversationMemoryViewSet(TenantScopedViewSet):
-    queryset = Conversation.objects.all()
+    def get_queryset(self):
+        # The conversation rules (own, or the organisation's for its admins) live in one place.
+        return conversations_visible(tenant=self.tenant)
 
     @extend_schema(responses=ContextOut)
     def context(self, request, pk=None):

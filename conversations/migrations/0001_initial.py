@@ -25,6 +25,8 @@ class Migration(migrations.Migration):
                 ('model', models.CharField(blank=True, max_length=100)),
                 ('last_seq', models.PositiveIntegerField(default=0)),
                 ('archived', models.BooleanField(default=False)),
+                ('active_turn_id', models.UUIDField(blank=True, null=True)),
+                ('turn_started_at', models.DateTimeField(blank=True, null=True)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('updated_at', models.DateTimeField(auto_now=True)),
                 ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='conversations', to='tenants.organization')),

@@ -30,7 +30,7 @@ def test_context_shows_exactly_what_the_next_turn_sends(alice, long_conversation
     version = PromptVersion.objects.create(
         prompt=prompt, version=3, content="You are Alice's bot.", is_active=True, max_tokens=700
     )
-    response = alice.client(admin=False).get(f"/api/v1/conversations/{conversation.pk}/context")
+    response = alice.client().get(f"/api/v1/conversations/{conversation.pk}/context")
     assert response.status_code == 200
     body = response.json()
     assert body["prompt"] == {

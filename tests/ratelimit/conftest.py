@@ -50,6 +50,9 @@ def strict_redis(settings):
     the test (503), not quietly hand decisions to the per-process fallback. Set before
     ``limits`` so a test can still choose its own fail mode."""
     settings.REDIS_READ_TIMEOUT_SECONDS = 5
+    # A burst opens a whole pool of connections at once; on a busy machine some connects take
+    # longer than the production 0.3 s.
+    settings.REDIS_CONNECT_TIMEOUT_SECONDS = 2
     settings.RATE_LIMIT_FAIL_MODE = "closed"
 
 

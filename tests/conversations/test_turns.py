@@ -1,0 +1,261 @@
+"""Chat turns over REST without streaming, against the live ASGI server and fake_anthropic:
+the stored messages, faults (error body + failed assistant message), concurrency (409),
+stop over REST (checked on the model side and in the database), automatic titles and usage."""
+
+import concurrent.futures
+import time
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from conversations.models import Conversation, Message
+from tests.conversations.conftest import auth, new_conversation, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def send(base_url, tenant, conversation, content, **kwargs) -> httpx.Response:
+    return httpx.post(
+        f"{base_url}/api/v1/conversations/{conversation.pk}/messages",
+        json={"content": content, **kwargs},
+        headers=auth(tenant),
+        timeout=30,
+    )
+
+
+def test_a_turn_stores_both_messages_with_usage_cost_and_timings(alice, live_asgi_url):
+    conversation = new_conversation(alice)
+    response = send(live_asgi_url, alice, conversation, "Hello model [[fake:tokens=12]]")
+    assert response.status_code == 201
+    body = response.json()
+    user, reply = body["user_message"], body["assistant_message"]
+    assert (user["role"], user["seq"], user["content"]) == (
+        "user",
+        1,
+        "Hello model [[fake:tokens=12]]",
+    )
+    assert (reply["role"], reply["seq"], reply["status"]) == ("assistant", 2, "complete")
+    assert reply["stop_reason"] == "end_turn"
+    assert reply["usage"]["output_tokens"] == 12
+    assert reply["usage"]["input_tokens"] + reply["usage"]["cache_creation_input_tokens"] > 0
+    assert reply["latency_ms"] >= reply["ttft_ms"] >= 0
+    assert reply["request_id"].startswith("req_")
+    assert reply["model"] == "claude-sonnet-4-6"
+
+    stored = Message.objects.get(pk=reply["id"])
+    assert stored.content == reply["content"]
+    assert stored.content
+    assert stored.output_tokens == 12
+    assert stored.cost_usd > 0
+    assert Decimal(reply["cost_usd"]) == stored.cost_usd
+    conversation.refresh_from_db()
+    assert conversation.last_seq == 2
+    assert conversation.active_turn_id is None
+    assert conversation.title == "Hello model [[fake:tokens=12]]"
+
+
+def test_the_second_turn_sends_the_history_and_keeps_a_given_title(alice, live_asgi_url):
+    conversation = new_conversation(alice, title="Mine", model="claude-haiku-4-5")
+    send(live_asgi_url, alice, conversation, "first question")
+    second = send(live_asgi_url, alice, conversation, "second question").json()
+    # fake_anthropic's default reply says how many messages it received: user, assistant, user.
+    assert "Received 3 messages" in second["assistant_message"]["content"]
+    assert second["assistant_message"]["model"] == "claude-haiku-4-5"
+    assert [m.seq for m in Message.objects.filter(conversation=conversation)] == [1, 2, 3, 4]
+    conversation.refresh_from_db()
+    assert conversation.title == "Mine"
+
+
+@pytest.mark.parametrize(
+    ("directive", "status", "code", "retryable", "partial"),
+    [
+        ("[[fake:status=529]]", 503, "model_overloaded", True, False),
+        ("[[fake:status=429]]", 429, "model_rate_limited", True, False),
+        ("[[fake:status=500]]", 502, "model_error", True, False),
+        ("[[fake:status=400]]", 502, "model_bad_request", False, False),
+        ("[[fake:error-after=3]]", 503, "model_overloaded", True, True),
+        ("[[fake:cut-after=3]]", 502, "model_error", True, True),
+        ("[[fake:ttft-ms=3000]]", 504, "model_timeout", True, False),
+    ],
+)
+def test_model_faults_answer_an_error_body_and_store_a_failed_reply(
+    alice, live_asgi_url, fast_failures, settings, directive, status, code, retryable, partial
+):
+    settings.LLM_FIRST_TOKEN_TIMEOUT_SECONDS = 0.5
+    conversation = new_conversation(alice)
+    content = f"please fail {directive} [[fake:tokens=30]]"
+    started = time.monotonic()
+    response = send(live_asgi_url, alice, conversation, content)
+    assert time.monotonic() - started < 5
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert error["retryable"] is retryable
+    assert error["message"]
+    assert error["request_id"] == response.headers["X-Request-ID"]
+
+    user, reply = Message.objects.filter(conversation=conversation).order_by("seq")
+    assert (user.role, user.content, user.status) == ("user", content, "complete")
+    assert (reply.role, reply.status, reply.error_code) == ("assistant", "failed", code)
+    assert error["assistant_message"]["id"] == reply.pk
+    assert error["user_message"]["id"] == user.pk
+    if partial:  # what arrived before the failure is kept, and its input was billed
+        assert reply.content
+        assert reply.input_tokens + reply.cache_creation_input_tokens > 0
+    else:
+        assert reply.content == ""
+    conversation.refresh_from_db()
+    assert conversation.active_turn_id is None  # the claim is released: the next turn may run
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"content": ""}, 400, "invalid_request"),
+        ({"content": "   \n\t "}, 400, "invalid_request"),
+        ({}, 400, "invalid_request"),
+        ({"content": 42}, 400, "invalid_request"),
+        ({"content": "hi", "temperature": 1}, 400, "invalid_request"),
+        ({"content": "x" * 101}, 413, "content_too_large"),
+    ],
+)
+def test_bad_content_is_refused_before_anything_is_stored(
+    alice, live_asgi_url, settings, body, status, code
+):
+    settings.CHAT_MAX_MESSAGE_CHARS = 100
+    conversation = new_conversation(alice)
+    response = httpx.post(
+        f"{live_asgi_url}/api/v1/conversations/{conversation.pk}/messages",
+        json=body,
+        headers=auth(alice),
+    )
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+    assert not Message.objects.exists()
+
+
+def test_malformed_json_is_400(alice, live_asgi_url):
+    conversation = new_conversation(alice)
+    response = httpx.post(
+        f"{live_asgi_url}/api/v1/conversations/{conversation.pk}/messages",
+        content=b'{"content": "unterminated',
+        headers={**auth(alice), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_json"
+
+
+def test_archived_conversation_refuses_new_messages(alice, live_asgi_url):
+    conversation = new_conversation(alice)
+    Conversation.objects.filter(pk=conversation.pk).update(archived=True)
+    response = send(live_asgi_url, alice, conversation, "hello?")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "conversation_archived"
+    assert not Message.objects.exists()
+
+
+def test_a_second_concurrent_turn_is_409_and_stop_over_rest_ends_the_first(
+    alice, live_asgi_url, fake
+):
+    conversation = new_conversation(alice)
+    before = fake.stats()
+    slow = "tell me a long story [[fake:itl-ms=50]] [[fake:tokens=200]]"  # ~10 s in full
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        started = time.monotonic()
+        first = pool.submit(send, live_asgi_url, alice, conversation, slow)
+        wait_for(lambda: fake.stats()["streams_started"] > before["streams_started"])
+        time.sleep(0.4)  # some deltas have arrived
+
+        second = send(live_asgi_url, alice, conversation, "me too")
+        assert second.status_code == 409
+        assert second.json()["error"]["code"] == "turn_in_progress"
+
+        stop = httpx.post(
+            f"{live_asgi_url}/api/v1/conversations/{conversation.pk}/stop", headers=auth(alice)
+        )
+        assert stop.status_code == 202
+        assert stop.json()["stopping"] is True
+        response = first.result(timeout=10)
+    assert time.monotonic() - started < 5  # well before the ~10 s the full reply takes
+
+    assert response.status_code == 201
+    reply = response.json()["assistant_message"]
+    assert reply["status"] == "stopped"
+    stored = Message.objects.get(pk=reply["id"])
+    assert stored.status == "stopped"
+    assert 0 < len(stored.content) < 600
+    assert stored.output_tokens > 0  # partial tokens are still counted
+    assert (
+        stored.input_tokens + stored.cache_creation_input_tokens + stored.cache_read_input_tokens
+        > 0
+    )
+    assert stored.cost_usd > 0
+    # The upstream stream was closed, not left running.
+    after = wait_for(
+        lambda: (s := fake.stats())["client_disconnects"] > before["client_disconnects"] and s
+    )
+    assert after["client_disconnects"] == before["client_disconnects"] + 1
+    # The refused turn stored nothing: only the first turn's two messages exist.
+    assert Message.objects.filter(conversation=conversation).count() == 2
+
+
+def test_a_stale_claim_left_by_a_crashed_process_is_taken_over(alice, live_asgi_url, settings):
+    import datetime as dt
+    import uuid
+
+    from django.utils import timezone
+
+    settings.CHAT_TURN_STALE_SECONDS = 60
+    conversation = new_conversation(alice)
+    orphan = Message.objects.create(
+        conversation=conversation, seq=2, role="assistant", status="streaming"
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(
+        last_seq=2,
+        active_turn_id=uuid.uuid4(),
+        turn_started_at=timezone.now() - dt.timedelta(seconds=61),
+    )
+    response = send(live_asgi_url, alice, conversation, "anyone there?")
+    assert response.status_code == 201
+    assert response.json()["user_message"]["seq"] == 3
+    orphan.refresh_from_db()
+    assert (orphan.status, orphan.error_code) == ("failed", "interrupted")
+
+
+def test_usage_sums_real_turns(alice, live_asgi_url, fast_failures):
+    conversation = new_conversation(alice)
+    send(live_asgi_url, alice, conversation, "one [[fake:tokens=5]]")
+    send(live_asgi_url, alice, conversation, "two [[fake:tokens=7]]")
+    send(live_asgi_url, alice, conversation, "three [[fake:error-after=2]]")
+    usage = httpx.get(f"{live_asgi_url}/api/v1/usage?group_by=model", headers=auth(alice)).json()
+    replies = Message.objects.filter(role="assistant")
+    assert usage["total"]["messages"] == 3
+    for name in (
+        "input_tokens",
+        "output_tokens",
+        "cache_read_input_tokens",
+        "cache_creation_input_tokens",
+    ):
+        assert usage["total"][name] == sum(getattr(m, name) for m in replies), name
+    assert Decimal(usage["total"]["cost_usd"]) == sum(m.cost_usd for m in replies)
+    assert usage["total"]["output_tokens"] >= 12
+
+
+def test_a_burst_of_simultaneous_sends_yields_one_turn_and_409s(alice, live_asgi_url):
+    conversation = new_conversation(alice)
+    content = "race [[fake:itl-ms=20]] [[fake:tokens=40]]"
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        responses = list(
+            pool.map(lambda _: send(live_asgi_url, alice, conversation, content), range(6))
+        )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201, 409, 409, 409, 409, 409]
+    for response in responses:
+        if response.status_code == 409:
+            assert response.json()["error"]["code"] == "turn_in_progress"
+    messages = list(Message.objects.filter(conversation=conversation).order_by("seq"))
+    assert [(m.seq, m.role, m.status) for m in messages] == [
+        (1, "user", "complete"),
+        (2, "assistant", "complete"),
+    ]
