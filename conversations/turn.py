@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from conversations import metrics
 from conversations.models import Conversation, Message
 from conversations.selectors import conversations_visible
 from conversations.stopping import StopListener
@@ -254,6 +255,7 @@ class ChatTurn:
         self._local_stop = asyncio.Event()
         self._detached = False
         self._started = False  # `start` was emitted: failures are reported as `error` events
+        self._prompt_label = "none"  # "<prompt>:v<version>" once resolved, for the metrics
 
     def begin(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._run(), name="chat-turn")
@@ -309,6 +311,7 @@ class ChatTurn:
         outcome = TurnOutcome(status=Message.Status.FAILED, error_code="internal_error")
         estimated = 0
         rejection: ApiError | None = None
+        metrics.IN_FLIGHT.inc()
         try:
             async with StopListener(
                 conversation_id=self.conversation_id, turn_id=self.turn_id
@@ -317,6 +320,7 @@ class ChatTurn:
                     tenant=self.tenant, conversation=claim.conversation
                 )
                 outcome.model = claim.conversation.model or prompt.model
+                self._prompt_label = f"{prompt.name}:v{prompt.version or 0}"
                 outcome.prompt_version_id = prompt.version_id
                 estimated = context.estimated_tokens
                 lease = await limits.turn_admit(
@@ -344,6 +348,7 @@ class ChatTurn:
             if not self._started:
                 rejection = ApiError("Internal error.", code="internal_error", status=500)
         finally:
+            metrics.IN_FLIGHT.dec()
             await asyncio.shield(self._finish(outcome, estimated, rejection))
 
     def _start_data(self) -> dict:
@@ -461,6 +466,9 @@ class ChatTurn:
             status=outcome.status,
             error_code=outcome.error_code or None,
             output_tokens=outcome.usage.output_tokens,
+        )
+        metrics.record_turn(
+            org=self.tenant.organization.slug, prompt_version=self._prompt_label, outcome=outcome
         )
         if rejection is not None:
             self._emit("rejected", error=rejection, message=message)
