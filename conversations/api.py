@@ -6,7 +6,7 @@ view, so neither a streamed nor a blocking turn ties up a worker thread for the 
 
 from asgiref.sync import async_to_sync
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, status
+from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -22,7 +22,7 @@ from conversations.serializers import (
     TurnIn,
     TurnOut,
     UsageQueryIn,
-    UsageRowOut,
+    UsageReportOut,
 )
 from llmapp.errors import Conflict
 from tenants.viewsets import TenantScopedViewSet
@@ -133,7 +133,7 @@ class UsageView(APIView):
             OpenApiParameter("from", type=str, description="YYYY-MM-DD, inclusive"),
             OpenApiParameter("to", type=str, description="YYYY-MM-DD, inclusive"),
         ],
-        responses=UsageRowOut(many=True),
+        responses=UsageReportOut,
     )
     def get(self, request):
         query = UsageQueryIn(data=request.query_params)
@@ -146,36 +146,47 @@ class UsageView(APIView):
             date_to=params.get("to"),
         )
         totals = {
-            name: sum(row[name] for row in rows)
+            name: sum((row[name] for row in rows), 0)
             for name in (
                 "messages",
                 "input_tokens",
                 "output_tokens",
                 "cache_read_input_tokens",
                 "cache_creation_input_tokens",
+                "cost_usd",
             )
         }
-        totals["cost_usd"] = str(sum((row["cost_usd"] for row in rows), 0))
-        return Response(
-            {
-                "group_by": params["group_by"],
-                "from": params.get("from"),
-                "to": params.get("to"),
-                "results": UsageRowOut(rows, many=True).data,
-                "total": totals,
-            }
-        )
+        report = {
+            "group_by": params["group_by"],
+            "from": params.get("from"),
+            "to": params.get("to"),
+            "results": rows,
+            "total": totals,
+        }
+        return Response(UsageReportOut(report).data)
+
+
+class MessagePageOut(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = MessageOut(many=True)
 
 
 class ConversationMessagesSchema(APIView):
-    """The OpenAPI description of ``/conversations/{id}/messages``.
+    # Documentation only: the route is served by the async view
+    # conversations.streaming.conversation_messages (GET delegates to
+    # ConversationViewSet.messages); this class lets drf-spectacular see both methods.
 
-    The route is served by the async view ``conversations.streaming.conversation_messages``
-    (GET delegates to ``ConversationViewSet.messages``); this class only lets drf-spectacular
-    see both methods. It is never dispatched to.
-    """
-
-    @extend_schema(responses=MessageOut(many=True), operation_id="conversation_messages_list")
+    @extend_schema(
+        responses=MessagePageOut,
+        parameters=[
+            OpenApiParameter("page", int, description="Page number (1 = oldest messages)."),
+            OpenApiParameter("page_size", int, description="Messages per page (at most 500)."),
+        ],
+        description="The conversation's messages, oldest first, paginated.",
+        operation_id="conversation_messages_list",
+    )
     def get(self, request, pk):  # pragma: no cover - documentation only
         raise NotImplementedError
 
@@ -184,9 +195,15 @@ class ConversationMessagesSchema(APIView):
         responses={
             (201, "application/json"): TurnOut,
             (200, "text/event-stream"): {
-                "type": "string",
-                "description": "SSE: start, delta, done, error (with `stream: true` or "
-                "`Accept: text/event-stream`)",
+                "type": "object",
+                "description": "One Server-Sent Event (with `stream: true` or "
+                "`Accept: text/event-stream`): `start`, `delta` `{text}`, `done`, `error` "
+                "`{code, message, retryable}`; `data` is JSON.",
+                "properties": {
+                    "id": {"type": "string"},
+                    "event": {"type": "string", "enum": ["start", "delta", "done", "error"]},
+                    "data": {"type": "string"},
+                },
             },
         },
         description="Send a message and get the reply: whole (201 with both messages; a model "

@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from conversations.models import Conversation, Message
 from llmapp.errors import ApiError
+from llmapp.fields import ModelNameField
 
 
 class StrictInputSerializer(serializers.Serializer):
@@ -37,13 +38,13 @@ class StrictCharField(serializers.CharField):
 class ConversationCreateIn(StrictInputSerializer):
     title = serializers.CharField(max_length=200, required=False, allow_blank=True)
     prompt = serializers.SlugField(max_length=100, required=False)
-    model = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    model = ModelNameField(required=False)
 
 
 class ConversationUpdateIn(StrictInputSerializer):
     title = serializers.CharField(max_length=200, required=False, allow_blank=True)
     prompt = serializers.SlugField(max_length=100, required=False)
-    model = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    model = ModelNameField(required=False)
     archived = serializers.BooleanField(required=False)
 
 
@@ -176,3 +177,27 @@ class UsageRowOut(serializers.Serializer):
     cache_read_input_tokens = serializers.IntegerField()
     cache_creation_input_tokens = serializers.IntegerField()
     cost_usd = serializers.DecimalField(max_digits=18, decimal_places=8, coerce_to_string=True)
+
+
+class UsageTotalOut(serializers.Serializer):
+    messages = serializers.IntegerField()
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cache_read_input_tokens = serializers.IntegerField()
+    cache_creation_input_tokens = serializers.IntegerField()
+    cost_usd = serializers.DecimalField(max_digits=18, decimal_places=8, coerce_to_string=True)
+
+
+class UsageReportOut(serializers.Serializer):
+    group_by = serializers.CharField()
+    date_from = serializers.DateField(allow_null=True)
+    date_to = serializers.DateField(allow_null=True)
+    results = UsageRowOut(many=True)
+    total = UsageTotalOut()
+
+    def get_fields(self):
+        # ``from`` is a Python keyword: declared under another name, shown as ``from``/``to``.
+        fields = super().get_fields()
+        fields["from"] = fields.pop("date_from")
+        fields["to"] = fields.pop("date_to")
+        return fields

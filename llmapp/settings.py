@@ -200,6 +200,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "llmapp.openapi.add_error_responses",
+    ],
 }
 
 # --- Auth, i18n, static -----------------------------------------------------------------------
@@ -271,7 +275,9 @@ MEMORY_SUMMARY_MAX_RETRIES = env.int("MEMORY_SUMMARY_MAX_RETRIES", default=5)
 MEMORY_SUMMARY_RETRY_BACKOFF_MAX_SECONDS = env.int(
     "MEMORY_SUMMARY_RETRY_BACKOFF_MAX_SECONDS", default=300
 )
-MEMORY_SUMMARY_SOFT_TIME_LIMIT_SECONDS = env.int("MEMORY_SUMMARY_SOFT_TIME_LIMIT_SECONDS", default=120)
+MEMORY_SUMMARY_SOFT_TIME_LIMIT_SECONDS = env.int(
+    "MEMORY_SUMMARY_SOFT_TIME_LIMIT_SECONDS", default=120
+)
 MEMORY_SUMMARY_TIME_LIMIT_SECONDS = env.int("MEMORY_SUMMARY_TIME_LIMIT_SECONDS", default=150)
 # Memory tasks run on their own queue (kept beside any routes defined elsewhere).
 CELERY_TASK_ROUTES = {

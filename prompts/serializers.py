@@ -2,6 +2,8 @@
 
 from rest_framework import serializers
 
+from llmapp.fields import ModelNameField
+
 MAX_TOKENS_LIMIT = 128_000
 
 
@@ -9,7 +11,7 @@ class _VersionFieldsIn(serializers.Serializer):
     # Not trimmed and blank allowed: the service answers an empty text with its own
     # ``empty_content`` code, and whitespace is part of a prompt.
     content = serializers.CharField(trim_whitespace=False, allow_blank=True)
-    model = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    model = ModelNameField(required=False, default="")
     max_tokens = serializers.IntegerField(
         min_value=1, max_value=MAX_TOKENS_LIMIT, required=False, allow_null=True, default=None
     )
@@ -44,7 +46,7 @@ class VersionOut(serializers.Serializer):
     max_tokens = serializers.IntegerField(allow_null=True)
     note = serializers.CharField()
     is_active = serializers.BooleanField()
-    created_by = serializers.CharField(source="created_by.username", default=None)
+    created_by = serializers.CharField(source="created_by.username", default=None, allow_null=True)
     created_at = serializers.DateTimeField()
 
 
@@ -73,9 +75,11 @@ class PromptOut(serializers.Serializer):
 
 class ActivationOut(serializers.Serializer):
     id = serializers.IntegerField()
-    from_version = serializers.IntegerField(source="from_version.version", default=None)
+    from_version = serializers.IntegerField(
+        source="from_version.version", default=None, allow_null=True
+    )
     to_version = serializers.IntegerField(source="to_version.version")
-    actor = serializers.CharField(source="actor.username", default=None)
+    actor = serializers.CharField(source="actor.username", default=None, allow_null=True)
     reason = serializers.CharField()
     created_at = serializers.DateTimeField()
 
