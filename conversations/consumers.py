@@ -46,14 +46,15 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     ``chat.delta`` ``{seq, text}``, ``chat.done``, ``chat.stopped``, ``chat.error``
     ``{code, message, retryable}`` (+ ``retry_after`` when rate limited).
 
-    Each turn is read by a pump task that coalesces deltas for ``CHAT_WS_BATCH_MS`` or
-    ``CHAT_WS_BATCH_CHARS``, so a fast model does not cost one frame per token. A bad message
+    Each turn is read by a pump task that sends the first delta at once and coalesces the
+    following ones for ``CHAT_WS_BATCH_MS`` or ``CHAT_WS_BATCH_CHARS``, so a fast model does
+    not cost one frame per token. A bad message
     gets ``chat.error`` and the socket stays open. On disconnect the turns carry on and store
     their replies (see ``conversations.services``).
     """
 
     # No channel-layer inbox per socket: nothing is ever sent to a socket through the layer
-    # (stops travel per turn, see conversations.stopping), so an alias that is not configured
+    # (stops travel by Redis pub/sub, see conversations.stopping), so an alias that is not configured
     # makes Channels skip it, saving one blocking Redis pop per open socket.
     channel_layer_alias = "chat-socket-has-no-inbox"
 
@@ -172,7 +173,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                         flush_at = loop.time() + batch_seconds
                     pending.append(event.data["text"])
                     pending_chars += len(event.data["text"])
-                    if pending_chars >= settings.CHAT_WS_BATCH_CHARS:
+                    # The first delta goes out at once (time to first token is what a person
+                    # feels); later ones are coalesced.
+                    if seq == 0 or pending_chars >= settings.CHAT_WS_BATCH_CHARS:
                         await flush()
                     continue
                 await flush()

@@ -26,7 +26,7 @@ Client disconnect without an explicit stop: the generation continues to the end 
 (the task is not tied to the request or socket), so the reply is stored complete and nothing
 paid for is lost; the client reads it later from ``GET .../messages``. Only a stop
 (``POST .../stop``, ``chat.stop``) ends a generation early; it reaches the turn from any process
-through the channel layer (``conversations.stopping``) and closes the upstream stream.
+through Redis pub/sub (``conversations.stopping``) and closes the upstream stream.
 ``POST .../stop`` answers 202 when a turn was signalled, 409 ``no_turn_in_progress`` otherwise.
 A stopped reply's output tokens are the upstream count or, when upstream has not reported them
 yet (they come with the final event), an estimate of ~4 characters a token, so it is billed.

@@ -92,6 +92,9 @@ if DATABASE_URL:
     # Under ASGI every request may run in another thread: persistent connections leak, so the
     # pool (psycopg_pool) keeps connections and Django closes its handle after each request.
     _db["CONN_MAX_AGE"] = 0
+    # With the pool this makes psycopg check a connection on checkout, so connections broken by
+    # a database restart are replaced instead of failing the next requests.
+    _db["CONN_HEALTH_CHECKS"] = True
     _db["OPTIONS"] = {"connect_timeout": DATABASE_CONNECT_TIMEOUT_SECONDS}
     if DATABASE_POOL_MAX_SIZE > 0:
         _db["OPTIONS"]["pool"] = {

@@ -3,6 +3,8 @@
 import hmac
 from dataclasses import dataclass
 
+from django.db.models import OuterRef, Subquery
+
 from tenants.models import ApiKey, Membership, Organization
 from tenants.services import api_key_hash, api_key_split
 
@@ -30,22 +32,31 @@ def tenant_from_api_key(raw_key: str) -> TenantContext | None:
     parts = api_key_split(raw_key)
     if parts is None:
         return None
+    membership = Membership.objects.filter(
+        organization_id=OuterRef("organization_id"), user_id=OuterRef("user_id")
+    )
+    # One query: the key, its organisation and user, and the membership's id and role.
     api_key = (
         ApiKey.objects.select_related("organization", "user")
+        .annotate(
+            membership_id=Subquery(membership.values("id")[:1]),
+            membership_role=Subquery(membership.values("role")[:1]),
+            membership_created_at=Subquery(membership.values("created_at")[:1]),
+        )
         .filter(prefix=parts[0], revoked_at__isnull=True)
         .first()
     )
     if api_key is None or not hmac.compare_digest(api_key.key_hash, api_key_hash(raw_key)):
         return None
-    if not api_key.user.is_active:
+    if not api_key.user.is_active or api_key.membership_id is None:
         return None
-    membership = Membership.objects.filter(
-        organization_id=api_key.organization_id, user_id=api_key.user_id
-    ).first()
-    if membership is None:
-        return None
-    membership.organization = api_key.organization
-    membership.user = api_key.user
+    membership = Membership(
+        id=api_key.membership_id,
+        organization=api_key.organization,
+        user=api_key.user,
+        role=api_key.membership_role,
+        created_at=api_key.membership_created_at,
+    )
     return TenantContext(
         organization=api_key.organization, user=api_key.user, membership=membership, api_key=api_key
     )
