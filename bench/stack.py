@@ -135,6 +135,9 @@ class Stack:
             LOG_FORMAT="json",
             LOG_LEVEL="INFO",
             PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+            # deploy/web.sh calls uvicorn/daphne by name: this interpreter's scripts come first
+            # (make runs .venv/bin/python without activating the venv).
+            PATH=os.pathsep.join(filter(None, [os.path.dirname(sys.executable), env.get("PATH")])),
             **HIGH_LIMITS,
         )
         env.update(extra)
