@@ -259,3 +259,29 @@ def test_a_burst_of_simultaneous_sends_yields_one_turn_and_409s(alice, live_asgi
         (1, "user", "complete"),
         (2, "assistant", "complete"),
     ]
+
+
+def test_memory_upkeep_gets_each_stored_reply_with_the_reported_usage(
+    alice, live_asgi_url, monkeypatch
+):
+    """Calibration and the summary trigger get each stored reply's real input tokens."""
+    from conversations import turn as turn_module
+
+    calls = []
+    monkeypatch.setattr(turn_module, "memory_after_turn", lambda **kwargs: calls.append(kwargs))
+    conversation = new_conversation(alice)
+    response = send(live_asgi_url, alice, conversation, "remember this [[fake:tokens=5]]")
+    assert response.status_code == 201
+    reply = Message.objects.get(pk=response.json()["assistant_message"]["id"])
+    wait_for(lambda: calls)
+    assert calls == [
+        {
+            "conversation_id": conversation.pk,
+            "model": reply.model,
+            "estimated_input_tokens": calls[0]["estimated_input_tokens"],
+            "reported_input_tokens": reply.input_tokens
+            + reply.cache_read_input_tokens
+            + reply.cache_creation_input_tokens,
+        }
+    ]
+    assert calls[0]["estimated_input_tokens"] > 0
