@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import replace
 from decimal import Decimal
 from types import TracebackType
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 import structlog
 from anthropic import omit
@@ -320,89 +320,50 @@ def open_stream(
     )
 
 
-async def stream_reply(
-    *,
-    model: str,
-    system: SystemPrompt,
-    messages: list[dict[str, Any]],
-    max_tokens: int,
-    cache_system: bool = True,
-    metadata: dict[str, Any] | None = None,
-    extra_headers: dict[str, str] | None = None,
-    first_token_timeout: float | None = None,
-    total_timeout: float | None = None,
-) -> AsyncIterator[str | ReplyResult]:
+class ReplyRequest(TypedDict, total=False):
+    """The keyword arguments of ``open_stream``, shared by the helpers built on it."""
+
+    model: Required[str]
+    system: Required[SystemPrompt]
+    messages: Required[list[dict[str, Any]]]
+    max_tokens: Required[int]
+    cache_system: bool
+    metadata: dict[str, Any] | None
+    extra_headers: dict[str, str] | None
+    first_token_timeout: float | None
+    total_timeout: float | None
+
+
+async def stream_reply(**request: Unpack[ReplyRequest]) -> AsyncIterator[str | ReplyResult]:
     """Text deltas, then exactly one ``ReplyResult``; raises ``LLMError`` on failure.
 
     Prefer ``open_stream`` when the caller must learn the partial text and usage of a stopped
     stream (a cancelled generator cannot hand them back).
     """
-    async with open_stream(
-        model=model,
-        system=system,
-        messages=messages,
-        max_tokens=max_tokens,
-        cache_system=cache_system,
-        metadata=metadata,
-        extra_headers=extra_headers,
-        first_token_timeout=first_token_timeout,
-        total_timeout=total_timeout,
-    ) as stream:
+    async with open_stream(**request) as stream:
         async for delta in stream:
             yield delta
     assert stream.result is not None
     yield stream.result
 
 
-async def complete(
-    *,
-    model: str,
-    system: SystemPrompt,
-    messages: list[dict[str, Any]],
-    max_tokens: int,
-    cache_system: bool = True,
-    metadata: dict[str, Any] | None = None,
-    extra_headers: dict[str, str] | None = None,
-    first_token_timeout: float | None = None,
-    total_timeout: float | None = None,
-) -> ReplyResult:
+async def complete(**request: Unpack[ReplyRequest]) -> ReplyResult:
     """The whole reply at once (streamed underneath, so the same timeouts apply)."""
-    async with open_stream(
-        model=model,
-        system=system,
-        messages=messages,
-        max_tokens=max_tokens,
-        cache_system=cache_system,
-        metadata=metadata,
-        extra_headers=extra_headers,
-        first_token_timeout=first_token_timeout,
-        total_timeout=total_timeout,
-    ) as stream:
+    async with open_stream(**request) as stream:
         async for _ in stream:
             pass
     assert stream.result is not None
     return stream.result
 
 
-async def _complete_in_private_loop(kwargs: dict[str, Any]) -> ReplyResult:
+async def _complete_in_private_loop(request: ReplyRequest) -> ReplyResult:
     try:
-        return await complete(**kwargs)
+        return await complete(**request)
     finally:
         await close_client()  # this loop ends with the call; so must its connections
 
 
-def complete_sync(
-    *,
-    model: str,
-    system: SystemPrompt,
-    messages: list[dict[str, Any]],
-    max_tokens: int,
-    cache_system: bool = True,
-    metadata: dict[str, Any] | None = None,
-    extra_headers: dict[str, str] | None = None,
-    first_token_timeout: float | None = None,
-    total_timeout: float | None = None,
-) -> ReplyResult:
+def complete_sync(**request: Unpack[ReplyRequest]) -> ReplyResult:
     """``complete`` for sync code such as Celery tasks: runs it in a fresh event loop, with a
     client of that loop's own, closed before the loop ends.
 
@@ -411,16 +372,5 @@ def complete_sync(
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        kwargs = {
-            "model": model,
-            "system": system,
-            "messages": messages,
-            "max_tokens": max_tokens,
-            "cache_system": cache_system,
-            "metadata": metadata,
-            "extra_headers": extra_headers,
-            "first_token_timeout": first_token_timeout,
-            "total_timeout": total_timeout,
-        }
-        return asyncio.run(_complete_in_private_loop(kwargs))
+        return asyncio.run(_complete_in_private_loop(request))
     raise RuntimeError("complete_sync() called from async code; await complete() instead")
