@@ -168,17 +168,6 @@ class UsageQueryIn(StrictInputSerializer):
         return attrs
 
 
-class UsageRowOut(serializers.Serializer):
-    key = serializers.CharField(allow_null=True)
-    label = serializers.CharField(allow_null=True)
-    messages = serializers.IntegerField()
-    input_tokens = serializers.IntegerField()
-    output_tokens = serializers.IntegerField()
-    cache_read_input_tokens = serializers.IntegerField()
-    cache_creation_input_tokens = serializers.IntegerField()
-    cost_usd = serializers.DecimalField(max_digits=18, decimal_places=8, coerce_to_string=True)
-
-
 class UsageTotalOut(serializers.Serializer):
     messages = serializers.IntegerField()
     input_tokens = serializers.IntegerField()
@@ -186,6 +175,13 @@ class UsageTotalOut(serializers.Serializer):
     cache_read_input_tokens = serializers.IntegerField()
     cache_creation_input_tokens = serializers.IntegerField()
     cost_usd = serializers.DecimalField(max_digits=18, decimal_places=8, coerce_to_string=True)
+
+
+class UsageRowOut(UsageTotalOut):
+    """One group of the usage report: its key (day, model, user or prompt version id)."""
+
+    key = serializers.CharField(allow_null=True)
+    label = serializers.CharField(allow_null=True)
 
 
 class UsageReportOut(serializers.Serializer):
