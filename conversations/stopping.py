@@ -94,7 +94,10 @@ class StopHub:
         # reconnects after any failure (a stop sent meanwhile is still found by its flag).
         while True:
             client = aredis.Redis.from_url(
-                settings.REDIS_URL, socket_connect_timeout=settings.REDIS_CONNECT_TIMEOUT_SECONDS
+                settings.REDIS_URL,
+                socket_connect_timeout=settings.REDIS_CONNECT_TIMEOUT_SECONDS,
+                # TCP keepalive: a peer that vanished without a reset is noticed and redialled.
+                socket_keepalive=True,
             )
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:

@@ -84,3 +84,33 @@ def test_a_stop_flagged_before_the_turn_listens_is_honoured(
     response = send_slow(live_asgi_url, alice, conversation)
     assert response.status_code == 201
     assert response.json()["assistant_message"]["status"] == "stopped"
+
+
+async def test_without_redis_a_stop_is_delivered_in_process(settings):
+    """The embedded default (no REDIS_URL, one process): stops travel in memory."""
+    import asyncio
+
+    from conversations import stopping
+
+    settings.REDIS_URL = ""
+    async with stopping.StopListener(conversation_id="c", turn_id="turn-a") as listener:
+        waiting = asyncio.create_task(listener.wait())
+        await asyncio.sleep(0.01)
+        assert not waiting.done()
+        await stopping.stop_publish(conversation_id="c", turn_id="turn-b", ttl_seconds=5)
+        await asyncio.sleep(0.01)
+        assert not waiting.done()  # another turn's stop
+        await stopping.stop_publish(conversation_id="c", turn_id="turn-a", ttl_seconds=5)
+        assert await asyncio.wait_for(waiting, 1) is True
+
+
+async def test_a_released_listener_answers_no_stop(settings):
+    import asyncio
+
+    from conversations import stopping
+
+    settings.REDIS_URL = ""
+    async with stopping.StopListener(conversation_id="c", turn_id="turn-c") as listener:
+        waiting = asyncio.create_task(listener.wait())
+        await listener.release()
+        assert await asyncio.wait_for(waiting, 1) is False
