@@ -291,33 +291,12 @@ class ReplyStream:
             log.warning("llm.stream.close_failed", model=self.model, error=type(exc).__name__)
 
 
-def open_stream(
-    *,
-    model: str,
-    system: SystemPrompt,
-    messages: list[dict[str, Any]],
-    max_tokens: int,
-    cache_system: bool = True,
-    metadata: dict[str, Any] | None = None,
-    extra_headers: dict[str, str] | None = None,
-    first_token_timeout: float | None = None,
-    total_timeout: float | None = None,
-) -> ReplyStream:
+def open_stream(**request: Unpack[ReplyRequest]) -> ReplyStream:
     """A ``ReplyStream`` for one call; nothing is sent until it is iterated.
 
     ``first_token_timeout``/``total_timeout`` default to the ``LLM_*_TIMEOUT_SECONDS`` settings.
     """
-    return ReplyStream(
-        model=model,
-        system=system,
-        messages=messages,
-        max_tokens=max_tokens,
-        cache_system=cache_system,
-        metadata=metadata,
-        extra_headers=extra_headers,
-        first_token_timeout=first_token_timeout,
-        total_timeout=total_timeout,
-    )
+    return ReplyStream(**request)
 
 
 class ReplyRequest(TypedDict, total=False):
