@@ -6,6 +6,7 @@ from rest_framework import serializers
 from conversations.models import Conversation, Message
 from llmapp.errors import ApiError
 from llmapp.fields import ModelNameField
+from llmapp.serializers import ReadOnlyFieldsOnceMixin
 
 
 class StrictInputSerializer(serializers.Serializer):
@@ -48,7 +49,7 @@ class ConversationUpdateIn(StrictInputSerializer):
     archived = serializers.BooleanField(required=False)
 
 
-class ConversationOut(serializers.ModelSerializer):
+class ConversationOut(ReadOnlyFieldsOnceMixin, serializers.ModelSerializer):
     prompt = serializers.CharField(source="prompt_name")
     user = serializers.CharField(source="user.username")
     turn_in_progress = serializers.SerializerMethodField()
@@ -102,7 +103,7 @@ class UsageOut(serializers.Serializer):
     cache_creation_input_tokens = serializers.IntegerField()
 
 
-class MessageOut(serializers.ModelSerializer):
+class MessageOut(ReadOnlyFieldsOnceMixin, serializers.ModelSerializer):
     usage = serializers.SerializerMethodField()
     prompt_version = serializers.SerializerMethodField()
     cost_usd = serializers.DecimalField(max_digits=14, decimal_places=8, coerce_to_string=True)
