@@ -51,16 +51,18 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "llmapp.middleware.RequestIdMiddleware",
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Django's and django-prometheus's middleware, subclassed in llmapp.middleware so that their
+    # hooks run on the event loop under ASGI instead of a thread hop each.
+    "llmapp.middleware.PrometheusBeforeMiddleware",
+    "llmapp.middleware.SecurityMiddleware",
+    "llmapp.middleware.SessionMiddleware",
+    "llmapp.middleware.CommonMiddleware",
+    "llmapp.middleware.CsrfViewMiddleware",
+    "llmapp.middleware.AuthenticationMiddleware",
+    "llmapp.middleware.MessageMiddleware",
+    "llmapp.middleware.XFrameOptionsMiddleware",
     "llmapp.middleware.AccessLogMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "llmapp.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "llmapp.urls"
