@@ -9,6 +9,7 @@ import datetime as dt
 import re
 import uuid
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -28,7 +29,7 @@ from llmapp.llm.results import Usage
 from llmapp.llm.streaming import open_stream
 from memory.context import context_build
 from memory.services import memory_after_turn
-from prompts.selectors import prompt_active_for
+from prompts.selectors import ActivePrompt, prompt_active_for, prompt_version_ref
 from tenants import limits
 from tenants.selectors import TenantContext
 
@@ -91,18 +92,23 @@ def turn_claim(
             ).update(status=Message.Status.FAILED, error_code="interrupted")
             log.warning("chat.turn.stale_claim_taken", interrupted=interrupted)
         now = timezone.now()
-        user_message = Message.objects.create(
-            conversation=conversation,
-            seq=conversation.last_seq + 1,
-            role=Message.Role.USER,
-            content=content,
-            status=Message.Status.COMPLETE,
-        )
-        assistant_message = Message.objects.create(
-            conversation=conversation,
-            seq=conversation.last_seq + 2,
-            role=Message.Role.ASSISTANT,
-            status=Message.Status.STREAMING,
+        # One INSERT for both rows (bulk_create returns their ids on PostgreSQL and SQLite).
+        user_message, assistant_message = Message.objects.bulk_create(
+            [
+                Message(
+                    conversation=conversation,
+                    seq=conversation.last_seq + 1,
+                    role=Message.Role.USER,
+                    content=content,
+                    status=Message.Status.COMPLETE,
+                ),
+                Message(
+                    conversation=conversation,
+                    seq=conversation.last_seq + 2,
+                    role=Message.Role.ASSISTANT,
+                    status=Message.Status.STREAMING,
+                ),
+            ]
         )
         conversation.last_seq += 2
         conversation.active_turn_id = turn_id
@@ -144,50 +150,69 @@ class TurnOutcome:
     retryable: bool = True
 
 
+@dataclass(frozen=True)
+class MemoryNote:
+    """What memory upkeep needs to know of the turn's context (see ``memory_after_turn``)."""
+
+    estimated_input_tokens: int = 0
+    unsummarised: int | None = None  # messages after the latest summary, the reply included
+
+
 def turn_finish(
     *,
-    conversation_id,
+    reply: Message,
     turn_id: uuid.UUID,
-    message_id: int,
     outcome: TurnOutcome,
-    estimated_input_tokens: int = 0,
+    prompt: ActivePrompt | None = None,
+    memory: MemoryNote = MemoryNote(),
 ) -> Message | None:
     """Step 3: store the reply once and release the claim, in one transaction; then (after
-    commit) let memory calibrate and summarise. None when the conversation was deleted."""
+    commit) let memory calibrate and summarise.
+
+    ``reply`` is the row ``turn_claim`` reserved; it comes back updated in memory (no re-read),
+    with ``prompt`` as its prompt version. None when the conversation was deleted meanwhile.
+    """
+    values = {
+        "content": outcome.text,
+        "status": outcome.status,
+        "stop_reason": outcome.stop_reason or "",
+        "input_tokens": outcome.usage.input_tokens,
+        "output_tokens": outcome.usage.output_tokens,
+        "cache_read_input_tokens": outcome.usage.cache_read_input_tokens,
+        "cache_creation_input_tokens": outcome.usage.cache_creation_input_tokens,
+        "cost_usd": outcome.cost_usd,
+        "latency_ms": outcome.latency_ms,
+        "ttft_ms": outcome.ttft_ms,
+        "model": outcome.model,
+        "prompt_version_id": outcome.prompt_version_id,
+        "request_id": (outcome.request_id or "")[:128],
+        "error_code": outcome.error_code,
+    }
+    conversation_id = reply.conversation_id
     with transaction.atomic():
-        Message.objects.filter(pk=message_id).update(
-            content=outcome.text,
-            status=outcome.status,
-            stop_reason=outcome.stop_reason or "",
-            input_tokens=outcome.usage.input_tokens,
-            output_tokens=outcome.usage.output_tokens,
-            cache_read_input_tokens=outcome.usage.cache_read_input_tokens,
-            cache_creation_input_tokens=outcome.usage.cache_creation_input_tokens,
-            cost_usd=outcome.cost_usd,
-            latency_ms=outcome.latency_ms,
-            ttft_ms=outcome.ttft_ms,
-            model=outcome.model,
-            prompt_version_id=outcome.prompt_version_id,
-            request_id=(outcome.request_id or "")[:128],
-            error_code=outcome.error_code,
-        )
+        if not Message.objects.filter(pk=reply.pk).update(**values):
+            return None  # deleted with its conversation
         Conversation.objects.filter(pk=conversation_id, active_turn_id=turn_id).update(
             active_turn_id=None, turn_started_at=None, updated_at=timezone.now()
         )
         if outcome.usage_reported:
-            transaction.on_commit(
-                lambda: _memory_after_turn(conversation_id, outcome, estimated_input_tokens)
-            )
-    return Message.objects.select_related("prompt_version__prompt").filter(pk=message_id).first()
+            transaction.on_commit(lambda: _memory_after_turn(conversation_id, outcome, memory))
+    for name, value in values.items():
+        setattr(reply, name, value)
+    reply.cost_usd = Decimal(outcome.cost_usd)
+    if outcome.prompt_version_id is not None and prompt is not None:
+        reply.prompt_version = prompt_version_ref(prompt)
+    return reply
 
 
-def _memory_after_turn(conversation_id, outcome: TurnOutcome, estimated: int) -> None:
+def _memory_after_turn(conversation_id, outcome: TurnOutcome, memory: MemoryNote) -> None:
     try:
         memory_after_turn(
             conversation_id=conversation_id,
             model=outcome.model,
-            estimated_input_tokens=estimated,
+            estimated_input_tokens=memory.estimated_input_tokens,
             reported_input_tokens=outcome.usage.total_input_tokens,
+            unsummarised=memory.unsummarised,
         )
     except Exception:  # the reply is stored; memory upkeep failing must not fail the turn
         log.exception("chat.memory_after_turn_failed")
@@ -309,7 +334,8 @@ class ChatTurn:
         self.user_message, self.assistant_message = claim.user_message, claim.assistant_message
         structlog.contextvars.bind_contextvars(conversation_id=str(self.conversation_id))
         outcome = TurnOutcome(status=Message.Status.FAILED, error_code="internal_error")
-        estimated = 0
+        prompt = None
+        memory = MemoryNote()
         rejection: ApiError | None = None
         metrics.IN_FLIGHT.inc()
         try:
@@ -322,9 +348,13 @@ class ChatTurn:
                 outcome.model = claim.conversation.model or prompt.model
                 self._prompt_label = f"{prompt.name}:v{prompt.version or 0}"
                 outcome.prompt_version_id = prompt.version_id
-                estimated = context.estimated_tokens
+                memory = MemoryNote(
+                    estimated_input_tokens=context.estimated_tokens,
+                    unsummarised=claim.assistant_message.seq - context.summarised_through,
+                )
                 lease = await limits.turn_admit(
-                    tenant=self.tenant, estimated_tokens=estimated + prompt.max_tokens
+                    tenant=self.tenant,
+                    estimated_tokens=context.estimated_tokens + prompt.max_tokens,
                 )
                 try:
                     self._emit("start", data=self._start_data())
@@ -349,7 +379,7 @@ class ChatTurn:
                 rejection = ApiError("Internal error.", code="internal_error", status=500)
         finally:
             metrics.IN_FLIGHT.dec()
-            await asyncio.shield(self._finish(outcome, estimated, rejection))
+            await asyncio.shield(self._finish(outcome, prompt, memory, rejection))
 
     def _start_data(self) -> dict:
         return {
@@ -443,14 +473,14 @@ class ChatTurn:
             **{**base, "request_id": error.request_id or base["request_id"]},
         )
 
-    async def _finish(self, outcome: TurnOutcome, estimated: int, rejection) -> None:
+    async def _finish(self, outcome: TurnOutcome, prompt, memory: MemoryNote, rejection) -> None:
         try:
             message = await db(turn_finish)(
-                conversation_id=self.conversation_id,
+                reply=self.assistant_message,
                 turn_id=self.turn_id,
-                message_id=self.assistant_message.pk,
                 outcome=outcome,
-                estimated_input_tokens=estimated,
+                prompt=prompt,
+                memory=memory,
             )
         except DatabaseError:
             log.error("chat.turn.database_unavailable", step="finish")

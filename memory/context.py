@@ -71,5 +71,6 @@ def context_build(*, conversation, prompt) -> BuiltContext:
     )
     built.model = model
     built.margin = margin
+    built.summarised_through = summary.end_seq if summary else 0
     built.limit = context_limit(model=model, max_tokens=prompt.max_tokens)
     return built

@@ -325,19 +325,27 @@ def summary_enqueue(*, conversation_id) -> None:
 
 
 def memory_after_turn(
-    *, conversation_id, model: str, estimated_input_tokens: int, reported_input_tokens: int
+    *,
+    conversation_id,
+    model: str,
+    estimated_input_tokens: int,
+    reported_input_tokens: int,
+    unsummarised: int | None = None,
 ) -> None:
     """Called after each stored assistant reply (after commit): calibrates the token estimator
     and enqueues summarisation when the conversation has grown long.
 
     ``estimated_input_tokens`` is the turn's ``BuiltContext.estimated_tokens`` (raw estimate);
     ``reported_input_tokens`` what the model billed for the same request, input plus cache read
-    and cache creation tokens (0 when unknown: no calibration).
+    and cache creation tokens (0 when unknown: no calibration). ``unsummarised``: how many
+    messages follow the latest summary, when the caller already knows (a turn does: its reply's
+    seq minus ``BuiltContext.summarised_through``); else two reads find out.
     """
     margin_calibrate(
         model=model, estimated_tokens=estimated_input_tokens, reported_tokens=reported_input_tokens
     )
-    unsummarised = summary_backlog(conversation_id=conversation_id)
+    if unsummarised is None:
+        unsummarised = summary_backlog(conversation_id=conversation_id)
     budget = budget_for(model=model, max_tokens=settings.LLM_DEFAULT_MAX_TOKENS)
     if summary_due(
         unsummarised=unsummarised, estimated_tokens=estimated_input_tokens, budget=budget

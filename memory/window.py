@@ -91,6 +91,7 @@ class BuiltContext:
     limit: int = 0  # real tokens the input may use (window - max_tokens, or the setting)
     summary: SummaryRef | None = None
     summary_dropped: bool = False  # a summary existed but did not fit beside the newest message
+    summarised_through: int = 0  # end_seq of the latest summary, sent or not (0: none)
     message_seqs: list[list[int]] = field(default_factory=list)  # per message: seqs merged in it
     message_tokens: list[int] = field(default_factory=list)  # per message: raw estimate
     system_tokens: int = 0  # prompt block + request overhead

@@ -33,6 +33,17 @@ class ActivePrompt:
     max_tokens: int
 
 
+def prompt_version_ref(prompt: ActivePrompt) -> PromptVersion | None:
+    """``prompt``'s version as a model instance that carries what a reference to it shows (id,
+    number, prompt name) without a database read: for serialising a reply just stored with it.
+    Only those fields are set; never save it."""
+    if prompt.version_id is None:
+        return None
+    return PromptVersion(
+        pk=prompt.version_id, version=prompt.version, prompt=Prompt(name=prompt.name)
+    )
+
+
 def turn_variables(*, organization, user=None, today=None) -> dict[str, str]:
     """The values a turn supplies to ``{{variable}}`` placeholders (see templating.TURN_VARIABLES)."""
     user_name = ""

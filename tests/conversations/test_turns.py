@@ -261,6 +261,46 @@ def test_a_burst_of_simultaneous_sends_yields_one_turn_and_409s(alice, live_asgi
     ]
 
 
+def test_the_reply_in_the_response_is_the_stored_row(alice, live_asgi_url):
+    """The turn answers with the reply as it updated it (no re-read): exactly what is stored."""
+    conversation = new_conversation(alice)
+    response = send(live_asgi_url, alice, conversation, "hello there [[fake:tokens=7]]")
+    assert response.status_code == 201
+    listed = httpx.get(
+        f"{live_asgi_url}/api/v1/conversations/{conversation.pk}/messages",
+        headers=auth(alice),
+        timeout=30,
+    ).json()["results"]
+    body = response.json()
+    assert [body["user_message"], body["assistant_message"]] == listed
+    assert body["assistant_message"]["prompt_version"]["name"] == conversation.prompt_name
+    assert Decimal(body["assistant_message"]["cost_usd"]) > 0
+
+
+def test_memory_upkeep_is_told_the_backlog_after_the_latest_summary(
+    alice, live_asgi_url, monkeypatch
+):
+    """The turn already read the latest summary: it passes the backlog instead of re-reading."""
+    from conversations import turn as turn_module
+    from memory.models import Summary
+    from memory.services import summary_backlog
+    from tests.memory.conftest import add_messages
+
+    calls = []
+    monkeypatch.setattr(turn_module, "memory_after_turn", lambda **kwargs: calls.append(kwargs))
+    conversation = new_conversation(alice)
+    add_messages(conversation, [f"earlier message {seq}" for seq in range(1, 11)])
+    Summary.objects.create(
+        conversation=conversation, start_seq=1, end_seq=6, content="earlier", model="m"
+    )
+    response = send(live_asgi_url, alice, conversation, "and now? [[fake:tokens=5]]")
+    assert response.status_code == 201
+    assert response.json()["assistant_message"]["seq"] == 12
+    wait_for(lambda: calls)
+    assert calls[0]["unsummarised"] == 12 - 6
+    assert calls[0]["unsummarised"] == summary_backlog(conversation_id=conversation.pk)
+
+
 def test_memory_upkeep_gets_each_stored_reply_with_the_reported_usage(
     alice, live_asgi_url, monkeypatch
 ):
@@ -282,6 +322,7 @@ def test_memory_upkeep_gets_each_stored_reply_with_the_reported_usage(
             "reported_input_tokens": reply.input_tokens
             + reply.cache_read_input_tokens
             + reply.cache_creation_input_tokens,
+            "unsummarised": 2,  # the first exchange, no summary yet: both its messages
         }
     ]
     assert calls[0]["estimated_input_tokens"] > 0
