@@ -123,8 +123,10 @@ def turn_claim(
 
 def turn_prepare(*, tenant: TenantContext, conversation: Conversation):
     """Step 2 (reads): the active prompt and the context the model will get."""
+    # The conversation's user fills {{user_name}}: usually the caller, already loaded.
+    user = tenant.user if conversation.user_id == tenant.user.pk else conversation.user
     prompt = prompt_active_for(
-        organization=tenant.organization, name=conversation.prompt_name, user=conversation.user
+        organization=tenant.organization, name=conversation.prompt_name, user=user
     )
     context = context_build(conversation=conversation, prompt=prompt)
     return prompt, context

@@ -326,3 +326,22 @@ def test_memory_upkeep_gets_each_stored_reply_with_the_reported_usage(
         }
     ]
     assert calls[0]["estimated_input_tokens"] > 0
+
+
+def test_the_prompt_names_the_conversations_user_whoever_sends(alice):
+    """{{user_name}} is the conversation's user: the caller's own, or (an admin writing in a
+    member's conversation) the member's, not the admin's."""
+    from conversations.turn import turn_prepare
+    from tests.conversations.conftest import tenant_context
+    from tests.prompts.conftest import make_prompt
+
+    make_prompt(alice.org, "named", ["You talk with {{user_name}}."])
+    member = alice.member.user
+    member.first_name, member.last_name = "Ada", "Lovelace"
+    member.save()
+    conversation = new_conversation(alice, admin=False, prompt_name="named")
+
+    own, _ = turn_prepare(tenant=tenant_context(alice, admin=False), conversation=conversation)
+    by_admin, _ = turn_prepare(tenant=tenant_context(alice, admin=True), conversation=conversation)
+
+    assert own.content == by_admin.content == "You talk with Ada Lovelace."
