@@ -14,8 +14,9 @@ import threading
 import weakref
 
 import httpx2
-from anthropic import AsyncAnthropic
+from anthropic import AsyncAnthropic, DefaultAioHttpClient, DefaultAsyncHttpxClient
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 # The fake server accepts any key; the real API rejects this one with a clear 401.
 PLACEHOLDER_API_KEY = "fake-key"
@@ -26,13 +27,24 @@ _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, Async
 _lock = threading.Lock()
 
 
+# LLM_HTTP_TRANSPORT: the SDK's own HTTP clients. aiohttp reads a streamed reply with about 0.7x
+# the CPU of httpx (measured in bench/README.md); both map their errors to the same SDK errors.
+TRANSPORTS = {"aiohttp": DefaultAioHttpClient, "httpx": DefaultAsyncHttpxClient}
+
+
 def _config() -> tuple:
+    transport = settings.LLM_HTTP_TRANSPORT
+    if transport not in TRANSPORTS:
+        raise ImproperlyConfigured(
+            f"LLM_HTTP_TRANSPORT must be one of {', '.join(TRANSPORTS)}, not {transport!r}"
+        )
     return (
         settings.ANTHROPIC_API_KEY or PLACEHOLDER_API_KEY,
         settings.ANTHROPIC_BASE_URL or None,
         float(settings.LLM_CONNECT_TIMEOUT_SECONDS),
         float(settings.LLM_TOTAL_TIMEOUT_SECONDS),
         int(settings.LLM_MAX_RETRIES),
+        transport,
     )
 
 
@@ -44,14 +56,16 @@ def get_client() -> AsyncAnthropic:
         by_config = _clients.setdefault(loop, {})
         if config in by_config:
             return by_config[config]
-        api_key, base_url, connect, total, retries = config
+        api_key, base_url, connect, total, retries, transport = config
+        # Read timeout as a backstop only: first-token and total deadlines are enforced by the
+        # stream itself (llmapp.llm.streaming), which maps them to model_timeout.
+        timeout = httpx2.Timeout(total, connect=connect)
         client = AsyncAnthropic(
             api_key=api_key,
             base_url=base_url,
-            # Read timeout as a backstop only: first-token and total deadlines are enforced by
-            # the stream itself (llmapp.llm.streaming), which maps them to model_timeout.
-            timeout=httpx2.Timeout(total, connect=connect),
+            timeout=timeout,
             max_retries=retries,
+            http_client=TRANSPORTS[transport](timeout=timeout),
         )
         by_config[config] = client
         return client

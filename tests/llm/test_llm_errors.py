@@ -224,3 +224,13 @@ async def test_connection_refused_is_a_retryable_model_error():
     assert caught.value.code == llm.MODEL_ERROR
     assert caught.value.retryable is True
     assert caught.value.detail == "APIConnectionError"
+
+
+async def test_an_unknown_transport_is_a_configuration_error():
+    from django.core.exceptions import ImproperlyConfigured
+    from django.test import override_settings
+
+    from llmapp.llm.client import get_client
+
+    with override_settings(LLM_HTTP_TRANSPORT="curl"), pytest.raises(ImproperlyConfigured):
+        get_client()
