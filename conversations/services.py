@@ -10,8 +10,10 @@ One turn (``chat_turn_start``), in a background task of its own:
    flight (409 ``turn_in_progress``), hands out two sequence numbers from ``last_seq``, and
    inserts the user message (``complete``) and an empty assistant row (``streaming``) that
    reserves the reply's place and id. The user message is never lost after this point.
-2. Resolve the active prompt, build the context (memory), admit the turn against the tenant's
-   limits, stream the reply from ``llmapp.llm`` forwarding every delta.
+2. Resolve the active prompt and build the context (memory): reads, in the same thread hop as
+   the claim but after its commit (``turn_start``), so a failure here is a failure of a claimed
+   turn. Admit the turn against the tenant's limits, stream the reply from ``llmapp.llm``
+   forwarding every delta.
 3. Store the assistant reply once, at the end (one UPDATE of the reserved row, no per-token
    writes): ``complete``; ``failed`` with the partial text and ``error_code``; or ``stopped``
    with the partial text and its tokens still counted. The same transaction releases the claim;

@@ -132,6 +132,32 @@ def turn_prepare(*, tenant: TenantContext, conversation: Conversation):
     return prompt, context
 
 
+@dataclass(frozen=True)
+class TurnStart:
+    """Steps 1 and 2 as one call (one thread hop, one connection checkout before the model
+    call): the claim, then after its commit the reads. A failure of the reads does not undo the
+    claim: it is kept in ``prepare_error`` for the turn, which now owns the claim, to handle."""
+
+    claim: TurnClaim
+    prompt: ActivePrompt | None = None
+    context: Any = None  # memory's BuiltContext
+    prepare_error: Exception | None = None
+
+
+def turn_start(
+    *, tenant: TenantContext, conversation_id, content: str, turn_id: uuid.UUID
+) -> TurnStart:
+    """``turn_claim`` then ``turn_prepare``; raises only what ``turn_claim`` raises."""
+    claim = turn_claim(
+        tenant=tenant, conversation_id=conversation_id, content=content, turn_id=turn_id
+    )
+    try:
+        prompt, context = turn_prepare(tenant=tenant, conversation=claim.conversation)
+    except Exception as exc:  # noqa: BLE001 - re-raised by the turn, where the claim is handled
+        return TurnStart(claim, prepare_error=exc)
+    return TurnStart(claim, prompt, context)
+
+
 @dataclass
 class TurnOutcome:
     """What the model call produced, whatever its end."""
@@ -314,7 +340,7 @@ class ChatTurn:
 
     async def _run(self) -> None:
         try:
-            claim = await db(turn_claim)(
+            start = await db(turn_start)(
                 tenant=self.tenant,
                 conversation_id=self.conversation_id,
                 content=self.content,
@@ -333,6 +359,7 @@ class ChatTurn:
                 "rejected", error=ApiError("Internal error.", code="internal_error", status=500)
             )
             return
+        claim = start.claim
         self.user_message, self.assistant_message = claim.user_message, claim.assistant_message
         structlog.contextvars.bind_contextvars(conversation_id=str(self.conversation_id))
         outcome = TurnOutcome(status=Message.Status.FAILED, error_code="internal_error")
@@ -344,9 +371,9 @@ class ChatTurn:
             async with StopListener(
                 conversation_id=self.conversation_id, turn_id=self.turn_id
             ) as listener:
-                prompt, context = await db(turn_prepare)(
-                    tenant=self.tenant, conversation=claim.conversation
-                )
+                if start.prepare_error is not None:
+                    raise start.prepare_error
+                prompt, context = start.prompt, start.context
                 outcome.model = claim.conversation.model or prompt.model
                 self._prompt_label = f"{prompt.name}:v{prompt.version or 0}"
                 outcome.prompt_version_id = prompt.version_id

@@ -345,3 +345,45 @@ def test_the_prompt_names_the_conversations_user_whoever_sends(alice):
     by_admin, _ = turn_prepare(tenant=tenant_context(alice, admin=True), conversation=conversation)
 
     assert own.content == by_admin.content == "You talk with Ada Lovelace."
+
+
+def test_a_context_too_large_is_a_413_and_releases_the_claim(alice, live_asgi_url, settings):
+    """Building the context fails after the claim: the refusal still stores the user message,
+    marks the reserved reply failed and frees the conversation for the next turn."""
+    conversation = new_conversation(alice)
+    settings.MEMORY_CONTEXT_BUDGET_TOKENS = 5  # not even the system prompt fits
+
+    response = send(live_asgi_url, alice, conversation, "hello")
+
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "context_too_large"
+    user, reply = Message.objects.filter(conversation=conversation).order_by("seq")
+    assert (user.role, user.content, user.status) == ("user", "hello", "complete")
+    assert (reply.status, reply.error_code) == ("failed", "context_too_large")
+    conversation.refresh_from_db()
+    assert conversation.active_turn_id is None
+
+    settings.MEMORY_CONTEXT_BUDGET_TOKENS = 0
+    assert send(live_asgi_url, alice, conversation, "again [[fake:tokens=3]]").status_code == 201
+
+
+def test_the_database_failing_after_the_claim_is_a_503_and_releases_the_claim(
+    alice, live_asgi_url, monkeypatch
+):
+    from django.db import OperationalError
+
+    from conversations import turn as turn_module
+
+    def context_build_fails(**kwargs):
+        raise OperationalError("connection lost")  # the reads after the claim fail
+
+    conversation = new_conversation(alice)
+    with monkeypatch.context() as patch:
+        patch.setattr(turn_module, "context_build", context_build_fails)
+        response = send(live_asgi_url, alice, conversation, "hello")
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "database_unavailable"
+    reply = Message.objects.get(conversation=conversation, role="assistant")
+    assert (reply.status, reply.error_code) == ("failed", "database_unavailable")
+    assert send(live_asgi_url, alice, conversation, "again [[fake:tokens=3]]").status_code == 201
