@@ -75,3 +75,33 @@ async def test_login_under_asgi_checks_csrf_and_saves_the_session_in_a_thread(ho
 
     chat = await client.get("/")
     assert chat.status_code == 200  # the saved session authenticates the next request
+
+
+@sync_to_async
+def an_organization_and_a_superuser():
+    from django.contrib.auth import get_user_model
+
+    from tenants.models import Organization
+
+    organization = Organization.objects.create(slug="to-delete", name="To delete")
+    user = get_user_model().objects.create_superuser("root", "root@example.com", "pw-123456")
+    return organization, user
+
+
+async def test_an_admin_message_under_asgi_is_stored_and_shown(hops):
+    """The admin adds a message after a delete: storing it may touch the session, so that hook
+    takes a thread; the next page shows the message (it was stored and read back)."""
+    organization, user = await an_organization_and_a_superuser()
+    client = AsyncClient()
+    await client.aforce_login(user)
+    hops.clear()
+
+    deleted = await client.post(
+        f"/admin/tenants/organization/{organization.pk}/delete/", {"post": "yes"}
+    )
+    assert deleted.status_code == 302
+    assert "MessageMiddleware.process_response" in hops
+
+    listing = await client.get(deleted["Location"])
+    assert listing.status_code == 200
+    assert "was deleted successfully" in listing.content.decode()
