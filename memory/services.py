@@ -338,16 +338,22 @@ def memory_after_turn(
     ``estimated_input_tokens`` is the turn's ``BuiltContext.estimated_tokens`` (raw estimate);
     ``reported_input_tokens`` what the model billed for the same request, input plus cache read
     and cache creation tokens (0 when unknown: no calibration). ``unsummarised``: how many
-    messages follow the latest summary, when the caller already knows (a turn does: its reply's
-    seq minus ``BuiltContext.summarised_through``); else two reads find out.
+    messages follow the latest summary as the caller last saw it (a turn does: its reply's seq
+    minus ``BuiltContext.summarised_through``). It is an upper bound (a summary may have been
+    stored since), so it only saves the two reads when it says "not due"; "due" is checked
+    against the stored backlog before anything is enqueued.
     """
     margin_calibrate(
         model=model, estimated_tokens=estimated_input_tokens, reported_tokens=reported_input_tokens
     )
-    if unsummarised is None:
-        unsummarised = summary_backlog(conversation_id=conversation_id)
     budget = budget_for(model=model, max_tokens=settings.LLM_DEFAULT_MAX_TOKENS)
-    if summary_due(
-        unsummarised=unsummarised, estimated_tokens=estimated_input_tokens, budget=budget
-    ):
+
+    def due(backlog: int) -> bool:
+        return summary_due(
+            unsummarised=backlog, estimated_tokens=estimated_input_tokens, budget=budget
+        )
+
+    if unsummarised is not None and not due(unsummarised):
+        return
+    if due(summary_backlog(conversation_id=conversation_id)):
         summary_enqueue(conversation_id=conversation_id)

@@ -206,3 +206,32 @@ def test_budget_share_triggers_before_the_message_count(
             reported_input_tokens=0,
         )
     assert len(callbacks) == 1
+
+
+def test_a_backlog_passed_by_the_turn_is_an_upper_bound(
+    conversation, django_capture_on_commit_callbacks
+):
+    """A summary stored while the turn streamed makes the turn's count stale: "due" is checked
+    against the stored backlog, so no summary of two messages is queued; "not due" is trusted."""
+    add_messages(conversation, [filler(i) for i in range(1, 63)])
+    Summary.objects.create(
+        conversation=conversation, start_seq=1, end_seq=40, content="earlier", model="m"
+    )
+    after_turn = {
+        "conversation_id": conversation.pk,
+        "model": "claude-sonnet-4-6",
+        "estimated_input_tokens": 900,
+        "reported_input_tokens": 0,
+    }
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        memory_after_turn(**after_turn, unsummarised=62)  # seen before the summary landed
+    assert callbacks == []  # the stored backlog is 22: below the trigger
+
+    Summary.objects.all().delete()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        memory_after_turn(**after_turn, unsummarised=62)
+    assert len(callbacks) == 1  # really due: queued
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        memory_after_turn(**after_turn, unsummarised=3)
+    assert callbacks == []  # "not due" needs no reads and queues nothing
