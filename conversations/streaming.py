@@ -29,7 +29,7 @@ from rest_framework.settings import api_settings
 from conversations import services
 from conversations.api import ConversationMessagesSchema, ConversationViewSet
 from conversations.serializers import MessageOut, TurnIn
-from llmapp.errors import ApiError, api_exception_handler, error_body
+from llmapp.errors import ApiError, NotFound, api_exception_handler, error_body
 from tenants import limits
 from tenants.permissions import IsTenantMember
 
@@ -124,6 +124,9 @@ async def _blocking_turn(request, turn) -> HttpResponse:
             last = event
     finally:
         turn.detach()  # a client gone mid-wait leaves the turn to finish and store the reply
+    if last.kind in ("done", "stopped") and last.message is None:
+        # Stored, then deleted with its conversation before the answer (the admin can do that).
+        return _error(request, NotFound("The conversation was deleted during the reply."))
     user_message = MessageOut(turn.user_message).data
     if last.kind in ("done", "stopped"):
         body = {"user_message": user_message, "assistant_message": MessageOut(last.message).data}

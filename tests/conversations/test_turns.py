@@ -387,3 +387,23 @@ def test_the_database_failing_after_the_claim_is_a_503_and_releases_the_claim(
     reply = Message.objects.get(conversation=conversation, role="assistant")
     assert (reply.status, reply.error_code) == ("failed", "database_unavailable")
     assert send(live_asgi_url, alice, conversation, "again [[fake:tokens=3]]").status_code == 201
+
+
+def test_a_conversation_deleted_during_a_blocking_turn_is_a_404(alice, live_asgi_url):
+    """Deleting a conversation mid-turn is refused by the API, but the admin can: the waiting
+    client then gets a 404, not a 201 with an empty reply."""
+    conversation = new_conversation(alice)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(
+            send, live_asgi_url, alice, conversation, "slow [[fake:itl-ms=100]] [[fake:tokens=20]]"
+        )
+        wait_for(
+            lambda: Message.objects.filter(
+                conversation=conversation, role="assistant", status="streaming"
+            ).exists()
+        )
+        Conversation.objects.filter(pk=conversation.pk).delete()  # as the admin would
+        response = pending.result(timeout=30)
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
