@@ -172,7 +172,9 @@ class SecurityMiddleware(InLoopHooksMixin, _Security):
 class SessionMiddleware(InLoopHooksMixin, _Session):
     def needs_thread_for_response(self, request, response) -> bool:
         # Saving is the only I/O of process_response (reading the flags loads nothing).
-        session = request.session
+        session = getattr(request, "session", None)
+        if session is None:
+            return False  # Django's hook returns the response untouched then
         return session.modified or settings.SESSION_SAVE_EVERY_REQUEST
 
 
