@@ -235,9 +235,10 @@ LLM_CONNECT_TIMEOUT_SECONDS = env.float("LLM_CONNECT_TIMEOUT_SECONDS", default=5
 LLM_FIRST_TOKEN_TIMEOUT_SECONDS = env.float("LLM_FIRST_TOKEN_TIMEOUT_SECONDS", default=30.0)
 LLM_TOTAL_TIMEOUT_SECONDS = env.float("LLM_TOTAL_TIMEOUT_SECONDS", default=300.0)
 LLM_MAX_RETRIES = env.int("LLM_MAX_RETRIES", default=2)
-# The SDK's HTTP transport: "aiohttp" (the SDK's DefaultAioHttpClient; about 0.7x the CPU per
-# streamed reply, see bench/README.md) or "httpx" (the SDK's default).
-LLM_HTTP_TRANSPORT = env.str("LLM_HTTP_TRANSPORT", default="aiohttp")
+# The SDK's HTTP transport: "httpx" (the SDK's default) or "aiohttp" (the SDK's
+# DefaultAioHttpClient: about 0.7x the CPU per streamed reply, but no TCP keepalive and a DNS or
+# pool wait bounded only by the first-token timeout; see bench/README.md).
+LLM_HTTP_TRANSPORT = env.str("LLM_HTTP_TRANSPORT", default="httpx")
 # USD per million tokens. LLM_PRICING_JSON (same shape) overrides or adds models.
 LLM_PRICING = {
     "claude-opus-4-6": {"input": 5.0, "output": 25.0, "cache_write": 6.25, "cache_read": 0.5},

@@ -27,8 +27,9 @@ _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, Async
 _lock = threading.Lock()
 
 
-# LLM_HTTP_TRANSPORT: the SDK's own HTTP clients. aiohttp reads a streamed reply with about 0.7x
-# the CPU of httpx (measured in bench/README.md); both map their errors to the same SDK errors.
+# LLM_HTTP_TRANSPORT: the SDK's own HTTP clients; both map their errors to the same SDK errors.
+# httpx (default) sets TCP keepalive and bounds DNS and connect by LLM_CONNECT_TIMEOUT_SECONDS;
+# aiohttp reads a streamed reply with about 0.7x the CPU (bench/README.md) but does neither.
 TRANSPORTS = {"aiohttp": DefaultAioHttpClient, "httpx": DefaultAsyncHttpxClient}
 
 
