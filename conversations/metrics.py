@@ -27,13 +27,7 @@ def record_turn(*, org: str, prompt_version: str, outcome) -> None:
     """Count one finished turn (``outcome`` is a conversations.turn.TurnOutcome)."""
     model = outcome.model or "unknown"
     TURNS.labels(org=org, model=model, prompt_version=prompt_version, status=outcome.status).inc()
-    usage = outcome.usage
-    for kind, value in (
-        ("input", usage.input_tokens),
-        ("output", usage.output_tokens),
-        ("cache_read", usage.cache_read_input_tokens),
-        ("cache_creation", usage.cache_creation_input_tokens),
-    ):
+    for kind, value in outcome.usage.by_kind():
         if value:
             TOKENS.labels(org=org, model=model, kind=kind).inc(value)
     if outcome.cost_usd:

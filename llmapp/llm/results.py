@@ -22,6 +22,15 @@ class Usage:
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
+    def by_kind(self) -> tuple[tuple[str, int], ...]:
+        """``(kind, tokens)`` pairs, as the ``kind`` label of the token metrics names them."""
+        return (
+            ("input", self.input_tokens),
+            ("output", self.output_tokens),
+            ("cache_read", self.cache_read_input_tokens),
+            ("cache_creation", self.cache_creation_input_tokens),
+        )
+
 
 @dataclass(frozen=True)
 class ReplyResult:

@@ -253,12 +253,7 @@ class ReplyStream:
         cost = self.cost_usd_so_far
         model = self.model
         metrics.REQUESTS.labels(model=model, outcome=outcome).inc()
-        for kind, value in (
-            ("input", usage.input_tokens),
-            ("output", usage.output_tokens),
-            ("cache_read", usage.cache_read_input_tokens),
-            ("cache_creation", usage.cache_creation_input_tokens),
-        ):
+        for kind, value in usage.by_kind():
             if value:
                 metrics.TOKENS.labels(model=model, kind=kind).inc(value)
         if cost:
