@@ -9,7 +9,6 @@ import datetime as dt
 import re
 import uuid
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -227,7 +226,6 @@ def turn_finish(
             transaction.on_commit(lambda: _memory_after_turn(conversation_id, outcome, memory))
     for name, value in values.items():
         setattr(reply, name, value)
-    reply.cost_usd = Decimal(outcome.cost_usd)
     if outcome.prompt_version_id is not None and prompt is not None:
         reply.prompt_version = prompt_version_ref(prompt)
     return reply
