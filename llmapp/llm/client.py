@@ -14,7 +14,7 @@ import threading
 import weakref
 
 import httpx2
-from anthropic import AsyncAnthropic, DefaultAioHttpClient, DefaultAsyncHttpxClient
+from anthropic import AsyncAnthropic, DefaultAioHttpClient
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
@@ -30,7 +30,7 @@ _lock = threading.Lock()
 # LLM_HTTP_TRANSPORT: the SDK's own HTTP clients; both map their errors to the same SDK errors.
 # httpx (default) sets TCP keepalive and bounds DNS and connect by LLM_CONNECT_TIMEOUT_SECONDS;
 # aiohttp reads a streamed reply with about 0.7x the CPU (bench/README.md) but does neither.
-TRANSPORTS = {"aiohttp": DefaultAioHttpClient, "httpx": DefaultAsyncHttpxClient}
+TRANSPORTS = ("httpx", "aiohttp")
 
 
 def _config() -> tuple:
@@ -66,7 +66,8 @@ def get_client() -> AsyncAnthropic:
             base_url=base_url,
             timeout=timeout,
             max_retries=retries,
-            http_client=TRANSPORTS[transport](timeout=timeout),
+            # httpx: the SDK's own client (None), exactly as the SDK configures and closes it.
+            http_client=DefaultAioHttpClient(timeout=timeout) if transport == "aiohttp" else None,
         )
         by_config[config] = client
         return client
