@@ -123,6 +123,7 @@ class InLoopHooksMixin:
         if self.async_mode and hasattr(self, "process_view"):
             # Django adapts process_view when it loads the stack: a coroutine function is
             # awaited as is, a plain one would be wrapped in a thread hop.
+            self._process_view_sync = self.process_view
             self.process_view = self._process_view_in_loop
 
     def __call__(self, request):
@@ -146,7 +147,7 @@ class InLoopHooksMixin:
         return response
 
     async def _process_view_in_loop(self, request, callback, callback_args, callback_kwargs):
-        hook = type(self).process_view.__get__(self)
+        hook = self._process_view_sync
         if self.needs_thread_for_view(request, callback):
             return await _in_thread(hook)(request, callback, callback_args, callback_kwargs)
         return hook(request, callback, callback_args, callback_kwargs)
